@@ -1,0 +1,19 @@
+"""AWS Glue entry of the batch ETL job: raw CSV in S3 -> curated and quarantine parquet.
+
+Arguments (Glue job parameters, or the same flags after `ecomflow batch`):
+  --input URI        raw CSV file or folder (gzip is fine)
+  --lake URI         lake root; writes curated/sales and quarantine/sales below it
+  --report PATH      optional: where to write the run report as JSON
+  --encoding NAME    ISO-8859-1 (default) or UTF-8
+  --date_format FMT  Spark datetime pattern of InvoiceDate, default M/d/yyyy H:mm
+  --service_codes    comma-separated non-product stock codes
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ecomflow.cli import batch_main
+
+if __name__ == "__main__":
+    sys.exit(batch_main(sys.argv))

@@ -1,0 +1,84 @@
+"""The `ecomflow` command line: thin wrappers that parse arguments and call `lib` pipelines."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from ecomflow.errors import EcomflowError
+
+log = logging.getLogger("ecomflow")
+
+# Commands that take the Glue job's own `--name value` arguments, parsed by getResolvedOptions.
+GLUE_STYLE_COMMANDS = {"batch"}
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    for noisy in ("py4j", "botocore", "urllib3", "great_expectations"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def batch_main(argv: Sequence[str]) -> int:
+    """Run the batch job with Glue-style arguments (`argv[0]` is the program name)."""
+    from ecomflow.config import parse_batch_config
+    from ecomflow.pipelines.batch import run_batch
+    from ecomflow.runtime import build_runtime
+
+    config = parse_batch_config(argv)
+    runtime = build_runtime(config.job_name)
+    report = run_batch(runtime, config)
+    print(report.to_json())
+    if config.report_path:
+        report.write(config.report_path)
+    return 0
+
+
+def generate_main(args: argparse.Namespace) -> int:
+    from ecomflow.generate import generate_file
+
+    stats = generate_file(args.out, rows=args.rows, seed=args.seed)
+    print(stats.to_json())
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecomflow", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser(
+        "batch", help="run the batch ETL job; takes the Glue job's arguments: --input PATH_OR_URI "
+        "--lake DIR_OR_URI [--report FILE] [--encoding ISO-8859-1|UTF-8] [--date_format FMT] [--service_codes A,B]")
+
+    generate = commands.add_parser("generate", help="write a synthetic raw file with the real file's dirt")
+    generate.add_argument("--rows", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument("--out", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, glue_args = parser.parse_known_args(argv)
+    if glue_args and args.command not in GLUE_STYLE_COMMANDS:
+        parser.error(f"unrecognized arguments: {' '.join(glue_args)}")
+    setup_logging(args.log_level)
+    try:
+        if args.command == "batch":
+            return batch_main([f"ecomflow {args.command}", *glue_args])
+        if args.command == "generate":
+            return generate_main(args)
+    except EcomflowError as exc:
+        log.error("%s", exc)
+        return 2
+    parser.error(f"unknown command {args.command}")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""`Column -> Column` helpers: small, pure, built-in functions only (no UDFs)."""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+# One CSV field: a quoted field ("" escapes a quote) or an unquoted run without quotes or commas.
+# Possessive quantifiers keep Java's regex engine from recursing on long fields.
+CSV_FIELD = r'(?:"(?:[^"]++|"")*+"|[^,"]*+)'
+CSV_LINE = rf"^{CSV_FIELD}(?:,{CSV_FIELD})*+$"
+CSV_FIELD_AFTER_SEPARATOR = rf"(?:^|,)({CSV_FIELD})"
+
+INTEGER = r"^[+-]?[0-9]{1,10}$"
+# At most 9 integer and 3 fractional digits: decimal(12,3) holds it exactly.
+PRICE = r"^[+-]?(?:[0-9]{1,9}(?:\.[0-9]{0,3})?|\.[0-9]{1,3})$"
+CUSTOMER_ID = r"^([0-9]+)(?:\.0+)?$"
+
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+
+
+def is_well_formed_csv(line: Column) -> Column:
+    """True where `line` is a syntactically valid CSV record (balanced, properly escaped quotes)."""
+    return line.rlike(CSV_LINE)
+
+
+def csv_fields(line: Column) -> Column:
+    """Split a well-formed CSV record into its fields, still quoted as written."""
+    return F.regexp_extract_all(line, F.lit(CSV_FIELD_AFTER_SEPARATOR), F.lit(1))
+
+
+def unquote_csv_field(field: Column) -> Column:
+    """Remove the surrounding quotes of a quoted CSV field and unescape doubled quotes."""
+    is_quoted = field.startswith('"')
+    inner = F.regexp_replace(F.regexp_extract(field, r'^"(.*)"$', 1), '""', '"')
+    return F.when(is_quoted, inner).otherwise(field)
+
+
+def blank_as_null(text: Column) -> Column:
+    """Trim `text`; an empty result is null."""
+    trimmed = F.trim(text)
+    return F.when(trimmed == "", F.lit(None).cast(T.StringType())).otherwise(trimmed)
+
+
+def to_int_strict(text: Column) -> Column:
+    """Parse an integer written as digits; null for anything else or outside the int range."""
+    as_long = F.when(text.rlike(INTEGER), text.cast(T.LongType()))
+    in_range = as_long.between(INT_MIN, INT_MAX)
+    return F.when(in_range, as_long.cast(T.IntegerType()))
+
+
+def to_price(text: Column) -> Column:
+    """Parse a decimal price exactly into decimal(12,3); null when it does not fit or is not a number."""
+    return F.when(text.rlike(PRICE), text.cast(T.DecimalType(12, 3)))
+
+
+def to_customer_id(text: Column) -> Column:
+    """Customer ids as digits only: `17850` and `17850.0` both give `17850`; anything else is null."""
+    return F.when(text.rlike(CUSTOMER_ID), F.regexp_extract(text, CUSTOMER_ID, 1))
+
+
+def first_failing(rules: list[tuple[str, Column]]) -> Column:
+    """The name of the first rule whose condition is true, or null when none is."""
+    result = F.lit(None).cast(T.StringType())
+    for name, failed in reversed(rules):
+        result = F.when(failed, F.lit(name)).otherwise(result)
+    return result

@@ -1,0 +1,1 @@
+"""Pipelines: extract -> transform -> quality gate -> load, each in a screenful."""

@@ -1,0 +1,100 @@
+"""The batch pipeline: raw CSV -> classified lines -> staged lake -> quality gate -> published lake."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+from typing import Callable
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from ecomflow.config import BatchConfig
+from ecomflow.readers import read_raw_lines
+from ecomflow.report import RunReport, summarise_lines
+from ecomflow.runtime import Runtime
+from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+from ecomflow.sinks import lake
+from ecomflow.transforms import (
+    classify_lines,
+    drop_duplicate_lines,
+    parse_raw_lines,
+    to_curated,
+    to_quarantine,
+    with_lineage,
+)
+
+log = logging.getLogger(__name__)
+
+# A gate looks at the staged tables and the report, and raises QualityGateError to stop publishing.
+QualityGate = Callable[[SparkSession, "StagedRun"], None]
+# Hooks run after the lake is published (catalog, Redshift, notifications), in order.
+AfterPublish = Callable[[SparkSession, "StagedRun"], None]
+
+
+class StagedRun:
+    """What one run staged: its report and the staged curated and quarantine partitions."""
+
+    def __init__(self, config: BatchConfig, report: RunReport, curated: lake.StagedTable,
+                 quarantine: lake.StagedTable) -> None:
+        self.config = config
+        self.report = report
+        self.curated = curated
+        self.quarantine = quarantine
+
+
+def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) -> DataFrame:
+    """Extract and transform: the run's deduplicated, classified lines."""
+    raw = read_raw_lines(spark, config.input_uri, config.encoding)
+    return (
+        raw.transform(parse_raw_lines)
+        .transform(classify_lines, config.rules)
+        .transform(with_lineage, F.col("source"), ingested_at)
+        .transform(drop_duplicate_lines)
+    )
+
+
+def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRun:
+    """Classify the input once into the run folder, report on it, and stage both lake tables."""
+    run_uri = f"{config.runs_uri}/{run_id}"
+    load_lines(spark, config, datetime.now(timezone.utc)).write.mode("overwrite").parquet(f"{run_uri}/lines")
+    lines = spark.read.parquet(f"{run_uri}/lines")
+    report = summarise_lines(lines, RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri))
+    curated = lake.stage_merge(spark, to_curated(lines), config.curated_uri, f"{run_uri}/staged/curated",
+                               "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
+    quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri,
+                                  f"{run_uri}/staged/quarantine", "quarantine_id", QUARANTINE_PARTITIONS,
+                                  QUARANTINE_SCHEMA)
+    report.partitions_written = list(curated.partitions)
+    report.quarantine_partitions_written = list(quarantine.partitions)
+    return StagedRun(config, report, curated, quarantine)
+
+
+def publish_run(spark: SparkSession, staged: StagedRun) -> None:
+    """Swap the staged partitions of both tables into the lake."""
+    run_uri = f"{staged.config.runs_uri}/{staged.report.run_id}"
+    lake.publish_partitions(spark, staged.curated, f"{run_uri}/replaced/curated")
+    lake.publish_partitions(spark, staged.quarantine, f"{run_uri}/replaced/quarantine")
+    staged.report.published = True
+
+
+def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = None,
+              after_publish: tuple[AfterPublish, ...] = (), run_id: str | None = None) -> RunReport:
+    """Run the batch job: stage, gate, publish, then the after-publish sinks; commit last.
+
+    Raises:
+        QualityGateError: the staged data failed the gate; nothing was published.
+    """
+    spark = runtime.spark
+    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    staged = stage_run(spark, config, run_id)
+    log.info("run %s staged: %s", run_id, staged.report.to_json())
+    if gate is not None:
+        gate(spark, staged)  # on failure the staged run stays under _runs/ for inspection
+    publish_run(spark, staged)
+    for sink in after_publish:
+        sink(spark, staged)
+    runtime.commit()
+    lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
+    return staged.report

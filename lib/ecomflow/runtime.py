@@ -1,0 +1,123 @@
+"""The runtime adapter: the one place that knows whether the code runs in AWS Glue or not.
+
+In Glue (or the glue-libs container) it wraps a `GlueContext` and a `Job`, so bookmarks work
+and `commit()` is `job.commit()`. Everywhere else it is a plain local SparkSession bound to
+127.0.0.1. Pipelines only ever see `runtime.spark` and call `runtime.commit()` once every
+sink has succeeded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyspark.sql import SparkSession
+
+log = logging.getLogger(__name__)
+
+GLUE_CONTEXT_CLASS = "com.amazonaws.services.glue.GlueContext"
+
+# Settings every session gets, in Glue and locally: the lake is written in UTC wall-clock
+# terms and a date that the new parser rejects is a null (quarantined), never an exception.
+SESSION_SETTINGS = {
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.legacy.timeParserPolicy": "CORRECTED",
+    "spark.sql.sources.partitionOverwriteMode": "dynamic",
+    "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+}
+
+# Only for a session we start ourselves (never override what Glue configured).
+LOCAL_SETTINGS = {
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.sql.shuffle.partitions": "8",
+    "spark.sql.adaptive.enabled": "true",
+    "spark.driver.memory": "4g",
+    "spark.sql.warehouse.dir": os.path.join(os.environ.get("TMPDIR", "/tmp"), "ecomflow-warehouse"),
+    "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/ecomflow-derby",
+}
+
+
+@dataclass
+class Runtime:
+    """A Spark session plus, in Glue, the GlueContext and Job that own bookmarks."""
+
+    spark: SparkSession
+    glue_context: Any = None
+    job: Any = None
+    committed: bool = field(default=False, init=False)
+
+    @property
+    def is_glue(self) -> bool:
+        return self.glue_context is not None
+
+    def commit(self) -> None:
+        """Commit the Glue job (bookmarks); call only after every sink succeeded."""
+        if self.job is not None:
+            self.job.commit()
+        self.committed = True
+
+
+def _jvm_has_class(spark: SparkSession, name: str) -> bool:
+    try:
+        spark.sparkContext._jvm.java.lang.Class.forName(name)  # type: ignore[union-attr]
+        return True
+    except Exception:  # py4j raises Py4JJavaError (ClassNotFoundException) or a JavaPackage error
+        return False
+
+
+def local_session(master: str | None = None, app_name: str = "ecomflow",
+                  extra: dict[str, str] | None = None) -> SparkSession:
+    """Start (or reuse) a SparkSession; local settings are applied only where no master is set."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON") or _python())
+    builder = SparkSession.builder.appName(app_name)
+    from pyspark import SparkConf
+
+    if not SparkConf().contains("spark.master"):
+        builder = builder.master(master or os.environ.get("ECOMFLOW_SPARK_MASTER", "local[*]"))
+        for key, value in LOCAL_SETTINGS.items():
+            builder = builder.config(key, value)
+    for key, value in (extra or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    for key, value in SESSION_SETTINGS.items():
+        spark.conf.set(key, value)
+    return spark
+
+
+def _python() -> str:
+    import sys
+
+    return sys.executable
+
+
+def build_runtime(job_name: str, args: dict[str, str] | None = None,
+                  extra: dict[str, str] | None = None) -> Runtime:
+    """Return the Glue runtime where Glue's jars are loaded, else a local one.
+
+    `ECOMFLOW_RUNTIME=local` forces the local runtime, `=glue` insists on Glue.
+    """
+    wanted = os.environ.get("ECOMFLOW_RUNTIME", "auto")
+    spark = local_session(app_name=job_name, extra=extra)
+    glue_present = wanted != "local" and _jvm_has_class(spark, GLUE_CONTEXT_CLASS)
+    if wanted == "glue" and not glue_present:
+        from ecomflow.errors import EnvironmentMissingError
+
+        raise EnvironmentMissingError("ECOMFLOW_RUNTIME=glue but Glue's jars are not on the classpath")
+    if not glue_present:
+        log.info("runtime: local Spark %s", spark.version)
+        return Runtime(spark=spark)
+    from awsglue.context import GlueContext
+    from awsglue.job import Job
+
+    glue_context = GlueContext(spark.sparkContext)
+    job = Job(glue_context)
+    job.init(job_name, {"JOB_NAME": job_name, **(args or {})})
+    log.info("runtime: AWS Glue, job %s", job_name)
+    return Runtime(spark=glue_context.spark_session, glue_context=glue_context, job=job)

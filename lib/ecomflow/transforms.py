@@ -1,0 +1,209 @@
+"""Pure `DataFrame -> DataFrame` transforms of the cleaning pipeline.
+
+A row flows: raw line -> `parse_raw_lines` (CSV syntax, field count) -> `type_fields`
+(trim, types, reason) -> `with_line_type` -> `with_record_id` -> `with_partitions`
+-> `drop_duplicate_lines`; then `to_curated` / `to_quarantine` state the output contracts.
+The streaming path enters at `type_fields` with the same raw field columns, so both paths
+clean a line the same way and give it the same `record_id`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pyspark.sql import Column, DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ecomflow.columns import (
+    blank_as_null,
+    csv_fields,
+    first_failing,
+    is_well_formed_csv,
+    to_customer_id,
+    to_int_strict,
+    to_price,
+    unquote_csv_field,
+)
+from ecomflow.config import CleaningRules
+from ecomflow.schemas import (
+    CURATED_COLUMNS,
+    PRICE_TYPE,
+    QUARANTINE_COLUMNS,
+    RAW_FIELDS,
+    REVENUE_TYPE,
+)
+
+FIELD_SEPARATOR = "\u001f"  # cannot occur in a CSV line, so the hash input is unambiguous
+
+
+def parse_raw_lines(lines: DataFrame) -> DataFrame:
+    """Split `raw_line` into the eight raw fields; a line that is not 8 CSV fields gets `parse_error`.
+
+    Spark's CSV reader silently pads short records and drops extra fields, so the syntax and
+    the field count are checked here on the line itself.
+    """
+    fields = csv_fields(F.col("raw_line"))
+    parse_error = (
+        F.when(~is_well_formed_csv(F.col("raw_line")), F.lit("malformed_csv"))
+        .when(F.size(fields) != len(RAW_FIELDS), F.lit("wrong_field_count"))
+    )
+    parsed = lines.withColumn("_fields", fields).withColumn("parse_error", parse_error)
+    raw_columns = [
+        F.when(F.col("parse_error").isNull(), unquote_csv_field(F.element_at("_fields", i + 1))).alias(name)
+        for i, name in enumerate(RAW_FIELDS)
+    ]
+    return parsed.select("*", *raw_columns).drop("_fields")
+
+
+def type_fields(raw: DataFrame, rules: CleaningRules) -> DataFrame:
+    """Normalise and type the raw fields, and name the first rule a line breaks in `reason`.
+
+    Expects the raw string columns of `RAW_FIELDS` and optionally `parse_error`; keeps every
+    other column. A valid line has a null `reason`.
+    """
+    if "parse_error" not in raw.columns:
+        raw = raw.withColumn("parse_error", F.lit(None).cast(T.StringType()))
+    customer_text = blank_as_null(F.col("CustomerID"))
+    # Spark resolves names case-insensitively, so the raw fields (`Quantity`) are not kept next
+    # to the typed ones (`quantity`).
+    passthrough = [c for c in raw.columns if c not in RAW_FIELDS]
+    typed = raw.select(
+        *passthrough,
+        blank_as_null(F.col("InvoiceNo")).alias("invoice_no"),
+        F.upper(blank_as_null(F.col("StockCode"))).alias("stock_code"),
+        blank_as_null(F.col("Description")).alias("description"),
+        to_int_strict(blank_as_null(F.col("Quantity"))).alias("quantity"),
+        to_price(blank_as_null(F.col("UnitPrice"))).alias("unit_price"),
+        F.to_timestamp(blank_as_null(F.col("InvoiceDate")), rules.date_format).alias("invoice_ts"),
+        customer_text.alias("_customer_text"),
+        to_customer_id(customer_text).alias("customer_id"),
+        blank_as_null(F.col("Country")).alias("country"),
+    ).withColumn("revenue", (F.col("quantity") * F.col("unit_price")).cast(REVENUE_TYPE))
+
+    is_adjustment = F.col("invoice_no").startswith("A")
+    rules_broken = first_failing([
+        ("missing_invoice_no", F.col("invoice_no").isNull()),
+        ("missing_stock_code", F.col("stock_code").isNull()),
+        ("missing_country", F.col("country").isNull()),
+        ("bad_quantity", F.col("quantity").isNull()),
+        ("zero_quantity", F.col("quantity") == 0),
+        ("bad_unit_price", F.col("unit_price").isNull()),
+        ("negative_price", (F.col("unit_price") < 0) & ~is_adjustment),
+        ("bad_invoice_date", F.col("invoice_ts").isNull()),
+        ("bad_customer_id", F.col("_customer_text").isNotNull() & F.col("customer_id").isNull()),
+        ("revenue_overflow", F.col("revenue").isNull()),
+    ])
+    return (
+        typed.withColumn("reason", F.coalesce(F.col("parse_error"), rules_broken))
+        .drop("_customer_text", "parse_error")
+    )
+
+
+def line_type(invoice_no: Column, stock_code: Column, quantity: Column, service_codes: tuple[str, ...]) -> Column:
+    """The line type of the data contract: the first of cancellation, adjustment, stock_adjustment, service, sale."""
+    return (
+        F.when(invoice_no.startswith("C"), F.lit("cancellation"))
+        .when(invoice_no.startswith("A"), F.lit("adjustment"))
+        .when(quantity < 0, F.lit("stock_adjustment"))
+        .when(stock_code.isin(*service_codes), F.lit("service"))
+        .otherwise(F.lit("sale"))
+    )
+
+
+def with_line_type(lines: DataFrame, rules: CleaningRules) -> DataFrame:
+    """Add `line_type` (null on quarantined lines)."""
+    kind = line_type(F.col("invoice_no"), F.col("stock_code"), F.col("quantity"), rules.service_codes)
+    return lines.withColumn("line_type", F.when(F.col("reason").isNull(), kind))
+
+
+def canonical_line(columns: list[Column]) -> Column:
+    """The normalised text of a line that its id hashes: fields joined by a unit separator."""
+    return F.concat_ws(FIELD_SEPARATOR, *[F.coalesce(c, F.lit("")) for c in columns])
+
+
+def with_record_id(lines: DataFrame) -> DataFrame:
+    """Add `record_id` (sha-256 of the normalised line) on valid lines and `quarantine_id` on bad ones.
+
+    The hash covers the typed values, so the same line gives the same id whether it came from
+    a CSV file or a JSON record, with or without stray whitespace.
+    """
+    canonical = canonical_line([
+        F.col("invoice_no"),
+        F.col("stock_code"),
+        F.col("description"),
+        F.col("quantity").cast(T.StringType()),
+        F.col("unit_price").cast(T.StringType()),
+        F.date_format("invoice_ts", "yyyy-MM-dd HH:mm:ss"),
+        F.col("customer_id"),
+        F.col("country"),
+    ])
+    is_valid = F.col("reason").isNull()
+    return lines.withColumn("record_id", F.when(is_valid, F.sha2(canonical, 256))).withColumn(
+        "quarantine_id", F.when(~is_valid, F.sha2(F.col("raw_line"), 256))
+    )
+
+
+def with_partitions(lines: DataFrame) -> DataFrame:
+    """Add the `year` and `month` partition columns from `invoice_ts`."""
+    return lines.withColumn("year", F.year("invoice_ts")).withColumn("month", F.month("invoice_ts"))
+
+
+def with_lineage(lines: DataFrame, source: Column | str, ingested_at: datetime) -> DataFrame:
+    """Add `source` (where the line came from) and `ingested_at` (when this run read it)."""
+    source_column = F.lit(source) if isinstance(source, str) else source
+    return lines.withColumn("source", source_column).withColumn(
+        "ingested_at", F.lit(ingested_at).cast(T.TimestampType())
+    )
+
+
+def classify_lines(raw: DataFrame, rules: CleaningRules) -> DataFrame:
+    """Raw fields to typed, classified lines with their ids: the shared core of batch and streaming."""
+    return (
+        raw.transform(type_fields, rules)
+        .transform(with_line_type, rules)
+        .transform(with_record_id)
+        .transform(with_partitions)
+    )
+
+
+def drop_duplicate_lines(lines: DataFrame, order_by: str = "line_no") -> DataFrame:
+    """Keep the first of each set of exact duplicate lines; `line_count` says how many there were.
+
+    Valid lines are duplicates when their `record_id` is equal, bad lines when their raw text is.
+    The first one by `order_by` is kept, so lineage points at the earliest occurrence.
+    """
+    key = F.coalesce(F.col("record_id"), F.col("quarantine_id"))
+    others = [c for c in lines.columns if c != order_by]
+    first = F.min(F.struct(F.col(order_by), *[F.col(c) for c in others])).alias("_first")
+    return (
+        lines.groupBy(key.alias("_key"))
+        .agg(first, F.count(F.lit(1)).cast(T.IntegerType()).alias("line_count"))
+        .select(*[F.col(f"_first.{c}").alias(c) for c in others], "line_count")
+    )
+
+
+def to_curated(lines: DataFrame) -> DataFrame:
+    """The valid lines, in the curated `sales` contract."""
+    return lines.where(F.col("reason").isNull()).select(
+        "record_id",
+        "invoice_no",
+        "stock_code",
+        "description",
+        "quantity",
+        F.col("unit_price").cast(PRICE_TYPE).alias("unit_price"),
+        F.col("revenue").cast(REVENUE_TYPE).alias("revenue"),
+        "invoice_ts",
+        "customer_id",
+        "country",
+        "line_type",
+        "source",
+        "ingested_at",
+        F.col("year").cast(T.IntegerType()).alias("year"),
+        F.col("month").cast(T.IntegerType()).alias("month"),
+    ).select(*CURATED_COLUMNS)
+
+
+def to_quarantine(lines: DataFrame) -> DataFrame:
+    """The lines that broke a rule: raw text, reason and lineage."""
+    return lines.where(F.col("reason").isNotNull()).select(*QUARANTINE_COLUMNS)
