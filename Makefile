@@ -1,0 +1,47 @@
+# EcomFlow: the two commands are `make demo` and `make test`; everything else is reached from them.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export SPARK_LOCAL_IP := 127.0.0.1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup os-deps demo test test-glue bench clean
+
+$(STAMP): setup.py requirements.lock
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (AWS Glue 5.1 runs Python 3.11)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip==24.3.1
+	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+os-deps:
+	bash scripts/install-os-deps.sh
+
+setup: os-deps $(STAMP)
+
+## The main command: the whole pipeline on the embedded local stack (no AWS account).
+demo: setup
+	$(BIN)/ecomflow demo
+
+## The test command (CI runs exactly this).
+test: setup
+	$(BIN)/pytest
+
+## The same suite inside the AWS Glue 5 container, where the real GlueContext exists.
+## Docker is not available on the project's build machines: this target follows the image's
+## documentation and has not been run here.
+GLUE_IMAGE ?= public.ecr.aws/glue/aws-glue-libs:5
+test-glue:
+	docker run --rm -v "$(CURDIR)":/home/hadoop/workspace -w /home/hadoop/workspace \
+	  -e AWS_REGION=us-east-1 -e ECOMFLOW_RUNTIME=glue -e ECOMFLOW_IN_GLUE_CONTAINER=1 \
+	  --entrypoint bash $(GLUE_IMAGE) -c \
+	  "pip3 install -q -e . 'chispa==0.12.0' 'pytest==9.2.0' 'pytest-timeout==2.4.0' && python3 -m pytest -m 'not integration'"
+
+bench: setup
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf .state build dist lib/*.egg-info
