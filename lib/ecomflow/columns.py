@@ -10,7 +10,7 @@ from pyspark.sql import types as T
 # Possessive quantifiers keep Java's regex engine from recursing on long fields.
 CSV_FIELD = r'(?:"(?:[^"]++|"")*+"|[^,"]*+)'
 CSV_LINE = rf"^{CSV_FIELD}(?:,{CSV_FIELD})*+$"
-CSV_FIELD_AFTER_SEPARATOR = rf"(?:^|,)({CSV_FIELD})"
+CSV_FIELD_AFTER_SEPARATOR = rf",({CSV_FIELD})"
 
 INTEGER = r"^[+-]?[0-9]{1,10}$"
 # At most 9 integer and 3 fractional digits: decimal(12,3) holds it exactly.
@@ -26,8 +26,12 @@ def is_well_formed_csv(line: Column) -> Column:
 
 
 def csv_fields(line: Column) -> Column:
-    """Split a well-formed CSV record into its fields, still quoted as written."""
-    return F.regexp_extract_all(line, F.lit(CSV_FIELD_AFTER_SEPARATOR), F.lit(1))
+    """Split a well-formed CSV record into its fields, still quoted as written.
+
+    A comma is put in front so every field match is non-empty: Java's matcher skips a
+    character after an empty match, which would swallow the comma after an empty first field.
+    """
+    return F.regexp_extract_all(F.concat(F.lit(","), line), F.lit(CSV_FIELD_AFTER_SEPARATOR), F.lit(1))
 
 
 def unquote_csv_field(field: Column) -> Column:
