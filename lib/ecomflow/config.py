@@ -39,6 +39,32 @@ class CleaningRules:
     service_codes: tuple[str, ...] = DEFAULT_SERVICE_CODES
 
 
+REDSHIFT_MODES: tuple[str, ...] = ("off", "postgres", "data-api")
+
+
+@dataclass(frozen=True)
+class RedshiftSettings:
+    """Where the batch job upserts `sales`: nowhere, a PostgreSQL stand-in, or Redshift via the Data API.
+
+    `postgres` needs `dsn` (a libpq URL, local stack only). `data-api` needs `workgroup`
+    (Redshift Serverless) or `cluster_id` (provisioned, with `secret_arn` or `db_user`), and
+    `iam_role`, the role Redshift assumes to COPY the curated parquet from S3.
+    """
+
+    mode: str = "off"
+    dsn: str | None = None
+    workgroup: str | None = None
+    cluster_id: str | None = None
+    database: str = "dev"
+    secret_arn: str | None = None
+    db_user: str | None = None
+    iam_role: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "off"
+
+
 @dataclass(frozen=True)
 class BatchConfig:
     """Everything the batch job needs to know, parsed once."""
@@ -49,6 +75,8 @@ class BatchConfig:
     encoding: str = DEFAULT_ENCODING
     rules: CleaningRules = field(default_factory=CleaningRules)
     job_name: str = "ecomflow-batch-etl"
+    catalog_database: str | None = None  # Glue Data Catalog database; None = do not register
+    redshift: RedshiftSettings = field(default_factory=RedshiftSettings)
 
     @property
     def curated_uri(self) -> str:
@@ -64,7 +92,10 @@ class BatchConfig:
 
 
 BATCH_REQUIRED = ("input", "lake")
-BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME")
+REDSHIFT_ARGS = ("redshift_mode", "redshift_dsn", "redshift_workgroup", "redshift_cluster_id",
+                 "redshift_database", "redshift_secret_arn", "redshift_db_user", "redshift_iam_role")
+BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME",
+                  "catalog_database", *REDSHIFT_ARGS)
 
 
 def resolve_args(argv: Sequence[str], required: Sequence[str], optional: Sequence[str]) -> dict[str, str]:
@@ -101,6 +132,35 @@ def parse_service_codes(text: str) -> tuple[str, ...]:
     return codes
 
 
+def parse_redshift_settings(args: dict[str, str]) -> RedshiftSettings:
+    """Build RedshiftSettings from resolved `redshift_*` arguments, or raise ConfigError."""
+    mode = (args.get("redshift_mode") or "off").strip().lower()
+    if mode not in REDSHIFT_MODES:
+        raise ConfigError(f"--redshift_mode {mode!r}: use one of {', '.join(REDSHIFT_MODES)}")
+    settings = RedshiftSettings(
+        mode=mode,
+        dsn=args.get("redshift_dsn") or None,
+        workgroup=args.get("redshift_workgroup") or None,
+        cluster_id=args.get("redshift_cluster_id") or None,
+        database=args.get("redshift_database") or "dev",
+        secret_arn=args.get("redshift_secret_arn") or None,
+        db_user=args.get("redshift_db_user") or None,
+        iam_role=args.get("redshift_iam_role") or None,
+    )
+    if mode == "postgres" and not settings.dsn:
+        raise ConfigError("--redshift_mode postgres needs --redshift_dsn postgresql://user:pw@host:port/db")
+    if mode == "data-api":
+        if bool(settings.workgroup) == bool(settings.cluster_id):
+            raise ConfigError("--redshift_mode data-api needs exactly one of --redshift_workgroup "
+                              "(Serverless) or --redshift_cluster_id (provisioned)")
+        if settings.cluster_id and not (settings.secret_arn or settings.db_user):
+            raise ConfigError("--redshift_cluster_id needs --redshift_secret_arn or --redshift_db_user")
+        if not settings.iam_role:
+            raise ConfigError("--redshift_mode data-api needs --redshift_iam_role (the role COPY assumes "
+                              "to read the curated parquet)")
+    return settings
+
+
 def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
     """Build the batch job's config from Glue-style arguments (`argv[0]` is the program name)."""
     args = resolve_args(argv, BATCH_REQUIRED, BATCH_OPTIONAL)
@@ -116,4 +176,6 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
         encoding=normalise_encoding(args.get("encoding") or DEFAULT_ENCODING),
         rules=rules,
         job_name=args.get("JOB_NAME") or "ecomflow-batch-etl",
+        catalog_database=args.get("catalog_database") or None,
+        redshift=parse_redshift_settings(args),
     )
