@@ -28,3 +28,56 @@ def real_data() -> Path:
     if not REAL_DATA.exists():
         pytest.skip(f"real data set not found at {REAL_DATA} (it lives in ../shared/data, outside the repo)")
     return REAL_DATA
+
+
+# --- local stack (moto server + PostgreSQL 15), started through the same code as `ecomflow local up` ---
+
+@pytest.fixture(scope="session")
+def local_stack():
+    """The running local stack of this test run (`ecomflow.localstack.Endpoints`), on free ports.
+
+    Started once in a temporary state folder and torn down at the end of the session. While it
+    runs, AWS_ENDPOINT_URL, region and dummy credentials point boto3 at its moto server.
+    """
+    import contextlib
+
+    from ecomflow.errors import EnvironmentMissingError
+    from ecomflow.localstack import stack_environment, temporary_stack
+
+    with contextlib.ExitStack() as stack:
+        try:
+            endpoints = stack.enter_context(temporary_stack())
+        except EnvironmentMissingError as exc:
+            pytest.fail(f"local stack unavailable: {exc}", pytrace=False)
+        stack.enter_context(stack_environment(endpoints))
+        yield endpoints
+
+
+@pytest.fixture(autouse=True)
+def _local_aws_only_for_local_stack_users(request, monkeypatch):
+    """Keep the session's AWS_ENDPOINT_URL away from tests that do not use `local_stack`.
+
+    moto's in-process `mock_aws` does not intercept requests to a custom endpoint, so a unit test
+    using it would otherwise talk to the shared moto server.
+    """
+    if "local_stack" not in request.fixturenames and "AWS_ENDPOINT_URL" in os.environ:
+        from ecomflow.localstack import HOST
+
+        if f"//{HOST}:" in os.environ["AWS_ENDPOINT_URL"]:
+            monkeypatch.delenv("AWS_ENDPOINT_URL")
+
+
+@pytest.fixture
+def pg_database(local_stack):
+    """A fresh, empty PostgreSQL database for one test (`PostgresEndpoint` with `.dsn`, `.jdbc_url`)."""
+    import uuid
+
+    import psycopg
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin_dsn = local_stack.postgres.dsn
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield local_stack.postgres.with_database(name)
+    with psycopg.connect(admin_dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -45,6 +45,24 @@ def generate_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def local_main(args: argparse.Namespace) -> int:
+    """Start, stop or describe the local stack (moto server + PostgreSQL); `up`/`status` print JSON."""
+    import json
+
+    from ecomflow import localstack
+
+    settings = localstack.StackSettings.from_env(
+        state_dir=args.state_dir, moto_port=args.moto_port, pg_port=args.pg_port, timeout=args.timeout)
+    if args.action == "up":
+        print(localstack.up(settings).to_json())
+    elif args.action == "down":
+        stopped = localstack.down(settings)
+        log.info("local stack %s (%s)", "stopped" if stopped else "was not running", settings.state_dir)
+    else:
+        print(json.dumps(localstack.status(settings), indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecomflow", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -58,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, required=True)
     generate.add_argument("--seed", type=int, default=42)
     generate.add_argument("--out", required=True)
+
+    local = commands.add_parser("local", help="start/stop the local stand-ins for AWS (moto server, PostgreSQL 15)")
+    local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("--state-dir", help="state folder (default $ECOMFLOW_STATE_DIR or <repo>/.state/local)")
+    local.add_argument("--moto-port", type=int, help="moto server port (default 5055; 0 = a free port)")
+    local.add_argument("--pg-port", type=int, help="PostgreSQL port (default 5439; 0 = a free port)")
+    local.add_argument("--timeout", type=float, help="seconds to wait for each service to answer (default 60)")
     return parser
 
 
@@ -73,6 +98,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return batch_main([f"ecomflow {args.command}", *glue_args])
         if args.command == "generate":
             return generate_main(args)
+        if args.command == "local":
+            return local_main(args)
     except EcomflowError as exc:
         log.error("%s", exc)
         return 2

@@ -19,6 +19,14 @@ class EnvironmentMissingError(EcomflowError):
     """A binary or service the command needs is not installed or not reachable."""
 
 
+class PortInUseError(EnvironmentMissingError):
+    """A loopback port the local stack wants to listen on is already taken by another process."""
+
+
+class LocalStackError(EcomflowError):
+    """A local stand-in (moto server, PostgreSQL) failed to start, stop or answer in time."""
+
+
 class QualityGateError(EcomflowError):
     """Staged data failed the quality gate and was not published."""
 

@@ -47,6 +47,10 @@ class StagedRun:
 def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) -> DataFrame:
     """Extract and transform: the run's deduplicated, classified lines."""
     raw = read_raw_lines(spark, config.input_uri, config.encoding)
+    # A gzip file is one partition; spread its lines so parsing uses every core (or executor).
+    cores = spark.sparkContext.defaultParallelism
+    if raw.rdd.getNumPartitions() < cores:
+        raw = raw.repartition(cores)
     return (
         raw.transform(parse_raw_lines)
         .transform(classify_lines, config.rules)

@@ -1,0 +1,57 @@
+"""The one place that builds boto3 clients and resources, all with the same retry and timeout config.
+
+Endpoints are never chosen here: boto3 reads them from configuration (`AWS_ENDPOINT_URL`,
+`AWS_ENDPOINT_URL_<SERVICE>`, the shared config file), so the code path is the same on AWS and on
+the local stack (see `ecomflow.localstack.apply_environment`).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+DEFAULT_REGION = "us-east-1"
+
+# Adaptive mode adds client-side rate limiting on top of exponential backoff, which is what the
+# throttling-prone calls (Kinesis put_records, DynamoDB batch_write_item) need.
+RETRY_CONFIG = Config(
+    retries={"mode": "adaptive", "total_max_attempts": 10},  # first call + 9 retries
+    connect_timeout=5,
+    read_timeout=60,
+    tcp_keepalive=True,
+    user_agent_extra="ecomflow",
+)
+
+
+def default_region() -> str:
+    """Return the region from `AWS_REGION` or `AWS_DEFAULT_REGION`, else `us-east-1`."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+
+
+def _session(region: str | None) -> boto3.session.Session:
+    # A new session per call: the default session caches credentials and settings resolved from
+    # the environment at first use, which would pin a client to a stack that has since changed.
+    return boto3.session.Session(region_name=region or default_region())
+
+
+def _config(config: Config | None) -> Config:
+    return RETRY_CONFIG if config is None else RETRY_CONFIG.merge(config)
+
+
+def client(service: str, region: str | None = None, *, config: Config | None = None) -> Any:
+    """Build a boto3 client with the shared retry/timeout config.
+
+    Args:
+        service: boto3 service name, e.g. "kinesis", "dynamodb", "glue", "sns".
+        region: AWS region; defaults to `default_region()`.
+        config: extra botocore settings merged over the shared config.
+    """
+    return _session(region).client(service, config=_config(config))
+
+
+def resource(service: str, region: str | None = None, *, config: Config | None = None) -> Any:
+    """Build a boto3 resource (e.g. "dynamodb", "s3") with the shared retry/timeout config."""
+    return _session(region).resource(service, config=_config(config))
