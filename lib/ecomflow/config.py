@@ -179,3 +179,139 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
         catalog_database=args.get("catalog_database") or None,
         redshift=parse_redshift_settings(args),
     )
+
+
+# --- streaming job ---------------------------------------------------------------------------
+
+DEFAULT_WINDOW_SECONDS = 10
+DEFAULT_INVOICE_TABLE = "Invoice"
+DEFAULT_CUSTOMER_TABLE = "Customer"
+DEFAULT_MAX_RECORDS_PER_SHARD = 1000  # GetRecords `Limit` of the local poller (AWS allows up to 10,000)
+STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
+
+# Argument names of jobs/stream_etl.py (Glue job parameters) and of `ecomflow stream`.
+STREAM_REQUIRED = ("stream_name", "lake", "checkpoint_location")
+STREAM_OPTIONAL = (
+    "JOB_NAME", "stream_arn", "window_size", "starting_position", "invoice_table", "customer_table",
+    "max_records_per_shard", "date_format", "service_codes", *REDSHIFT_ARGS,
+)
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    """Everything the streaming job (Glue `forEachBatch` or the local shard poller) needs, parsed once.
+
+    `checkpoint_uri` is where the streaming checkpoint lives: Glue's Structured Streaming checkpoint
+    (`checkpointLocation`, an s3:// URI) on AWS, the poller's sequence-number file locally.
+    `redshift` takes the batch job's `--redshift_*` arguments; mode "off" leaves Redshift out.
+    """
+
+    stream_name: str
+    lake_uri: str
+    checkpoint_uri: str
+    stream_arn: str | None = None
+    window_seconds: int = DEFAULT_WINDOW_SECONDS
+    starting_position: str = "TRIM_HORIZON"
+    invoice_table: str = DEFAULT_INVOICE_TABLE
+    customer_table: str = DEFAULT_CUSTOMER_TABLE
+    max_records_per_shard: int = DEFAULT_MAX_RECORDS_PER_SHARD
+    redshift: RedshiftSettings = field(default_factory=RedshiftSettings)
+    rules: CleaningRules = field(default_factory=CleaningRules)
+    job_name: str = "ecomflow-stream-etl"
+
+    @property
+    def curated_uri(self) -> str:
+        return f"{self.lake_uri}/curated/sales"
+
+    @property
+    def quarantine_uri(self) -> str:
+        return f"{self.lake_uri}/quarantine/sales"
+
+    @property
+    def runs_uri(self) -> str:
+        return f"{self.lake_uri}/_runs"
+
+    @property
+    def window_size(self) -> str:
+        """The trigger interval in the form Glue's `forEachBatch` option `windowSize` expects."""
+        return f"{self.window_seconds} seconds"
+
+    @property
+    def source(self) -> str:
+        """The lineage `source` of streamed lines."""
+        return f"kinesis://{self.stream_name}"
+
+
+def _positive_int(args: dict[str, str], name: str, default: int) -> int:
+    raw = args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"--{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"--{name} must be positive, got {value}")
+    return value
+
+
+def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
+    """Build the streaming job's config from Glue-style arguments (`argv[0]` is the program name)."""
+    args = resolve_args(argv, STREAM_REQUIRED, STREAM_OPTIONAL)
+    position = (args.get("starting_position") or "TRIM_HORIZON").upper()
+    if position not in STARTING_POSITIONS:
+        raise ConfigError(f"--starting_position must be one of {', '.join(STARTING_POSITIONS)}, got {position!r}")
+    rules = CleaningRules(
+        date_format=args.get("date_format") or DEFAULT_DATE_FORMAT,
+        service_codes=parse_service_codes(args["service_codes"]) if args.get("service_codes")
+        else DEFAULT_SERVICE_CODES,
+    )
+    max_records = _positive_int(args, "max_records_per_shard", DEFAULT_MAX_RECORDS_PER_SHARD)
+    if max_records > 10_000:
+        raise ConfigError("--max_records_per_shard may not exceed 10000 (the GetRecords limit)")
+    return StreamConfig(
+        stream_name=args["stream_name"],
+        lake_uri=to_uri(args["lake"]),
+        checkpoint_uri=args["checkpoint_location"],
+        stream_arn=args.get("stream_arn") or None,
+        window_seconds=_positive_int(args, "window_size", DEFAULT_WINDOW_SECONDS),
+        starting_position=position,
+        invoice_table=args.get("invoice_table") or DEFAULT_INVOICE_TABLE,
+        customer_table=args.get("customer_table") or DEFAULT_CUSTOMER_TABLE,
+        max_records_per_shard=max_records,
+        redshift=parse_redshift_settings(args),
+        rules=rules,
+        job_name=args.get("JOB_NAME") or "ecomflow-stream-etl",
+    )
+
+
+# --- Lambdas ---------------------------------------------------------------------------------
+
+# Environment variables of the ingest and query Lambdas (set by CloudFormation, or by `ecomflow api`).
+ENV_STREAM_NAME = "ECOMFLOW_STREAM_NAME"
+ENV_INVOICE_TABLE = "ECOMFLOW_INVOICE_TABLE"
+ENV_CUSTOMER_TABLE = "ECOMFLOW_CUSTOMER_TABLE"
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """What the Lambdas need: the Kinesis stream (ingest) and the DynamoDB tables (query)."""
+
+    stream_name: str | None = None
+    invoice_table: str = DEFAULT_INVOICE_TABLE
+    customer_table: str = DEFAULT_CUSTOMER_TABLE
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> ApiConfig:
+        env = dict(os.environ if env is None else env)
+        return cls(
+            stream_name=env.get(ENV_STREAM_NAME) or None,
+            invoice_table=env.get(ENV_INVOICE_TABLE) or DEFAULT_INVOICE_TABLE,
+            customer_table=env.get(ENV_CUSTOMER_TABLE) or DEFAULT_CUSTOMER_TABLE,
+        )
+
+    def require_stream(self) -> str:
+        """The stream name, or ConfigError saying which variable to set."""
+        if not self.stream_name:
+            raise ConfigError(f"{ENV_STREAM_NAME} is not set: the ingest Lambda does not know its Kinesis stream")
+        return self.stream_name

@@ -37,3 +37,23 @@ class QualityGateError(EcomflowError):
 
 class PublishError(EcomflowError):
     """Publishing staged data into the lake or a store failed."""
+
+
+class InvalidRequestError(EcomflowError):
+    """An API request cannot be accepted; carries the HTTP status and what is wrong with each record."""
+
+    def __init__(self, status_code: int, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.message = message
+        self.errors = errors or []
+
+    def to_dict(self) -> dict[str, object]:
+        body: dict[str, object] = {"statusCode": self.status_code, "message": self.message}
+        if self.errors:
+            body["errors"] = self.errors
+        return body
+
+
+class DeliveryError(EcomflowError):
+    """An AWS write kept failing after every retry (Kinesis FailedRecordCount, DynamoDB UnprocessedItems)."""

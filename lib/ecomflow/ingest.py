@@ -1,0 +1,293 @@
+"""Record ingestion behind `POST /records`: parse, validate, and put raw records on Kinesis.
+
+A request carries raw records with the raw field names of the CSV header, either as JSON
+(`{"records": [{...}, ...]}`) or as `text/csv` (header plus rows). Every record becomes the same
+thing on the stream: a compact JSON object of the eight raw fields as strings, exactly as a CSV
+field would hold them (absent or null fields left out, keys in header order), with partition key
+InvoiceNo so an invoice's lines stay on one shard. The streaming job types and cleans them with
+the batch job's transforms, so a line gets the same `record_id` whichever way it came in.
+
+Validation here is structural only: the request is JSON or CSV of at most 500 records and 5 MiB
+(the PutRecords limits), each record has InvoiceNo, StockCode, Quantity, InvoiceDate, UnitPrice
+and Country, Quantity is a whole number, UnitPrice a decimal with at most 3 places, CustomerID
+digits. A request with a bad record is refused as a whole (400, naming each bad record), so a
+producer never has to work out which half of a request was taken. Rules of the data contract
+that need the job's settings (the date format, zero quantities, negative prices) are applied by
+the streaming job, which quarantines such lines with a reason, as the batch job does.
+
+No pyspark here: this module runs inside the ingest Lambda.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+import time
+from typing import Any, Callable, Iterable, Mapping
+
+from ecomflow.errors import InvalidRequestError
+from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
+from ecomflow.sinks.kinesis import (
+    MAX_BYTES_PER_CALL,
+    MAX_RECORD_BYTES,
+    MAX_RECORDS_PER_CALL,
+    KinesisEntry,
+    PutStats,
+    put_records,
+)
+
+# Mirrors ecomflow.schemas.RAW_FIELDS (a unit test keeps them equal): schemas imports pyspark,
+# which the Lambda package does not ship.
+RAW_FIELDS: tuple[str, ...] = (
+    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country",
+)
+REQUIRED_FIELDS: tuple[str, ...] = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "Country")
+
+MAX_RECORDS = MAX_RECORDS_PER_CALL
+MAX_REQUEST_BYTES = MAX_BYTES_PER_CALL
+JSON_TYPES = ("application/json",)
+CSV_TYPES = ("text/csv", "application/csv")
+
+# Python mirrors of the patterns of ecomflow.columns (to_int_strict, to_price, to_customer_id).
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,10}$")
+_PRICE = re.compile(r"^[+-]?(?:[0-9]{1,9}(?:\.[0-9]{0,3})?|\.[0-9]{1,3})$")
+_CUSTOMER_ID = re.compile(r"^[0-9]+(?:\.0+)?$")
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """One validated raw record: the eight raw fields as strings (None where absent)."""
+
+    fields: tuple[tuple[str, str | None], ...]
+
+    @classmethod
+    def of(cls, values: Mapping[str, str | None]) -> RawRecord:
+        return cls(tuple((name, values.get(name)) for name in RAW_FIELDS))
+
+    def as_dict(self) -> dict[str, str | None]:
+        return dict(self.fields)
+
+    def to_json(self) -> str:
+        """The record as it travels on the stream and is kept as `raw_line` when quarantined."""
+        return record_json(self.as_dict())
+
+    @property
+    def partition_key(self) -> str:
+        return (self.as_dict()["InvoiceNo"] or "").strip()
+
+    def to_entry(self) -> KinesisEntry:
+        return KinesisEntry(data=self.to_json().encode("utf-8"), partition_key=self.partition_key)
+
+
+def record_json(values: Mapping[str, str | None]) -> str:
+    """Compact JSON of the raw fields in header order, nulls left out (as Spark's `to_json` writes it)."""
+    kept = {name: values[name] for name in RAW_FIELDS if values.get(name) is not None}
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+
+
+def raw_text(value: Any) -> str | None:
+    """A JSON value as the text a CSV field would hold: strings as they are, numbers as written.
+
+    Raises:
+        TypeError: the value is a boolean, an object or an array.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise TypeError(type(value).__name__)
+    return str(value)
+
+
+def raw_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """The raw fields of a decoded record as strings; unknown keys are ignored, bad types raise TypeError."""
+    return {name: raw_text(record.get(name)) for name in RAW_FIELDS}
+
+
+def _blank(value: str | None) -> bool:
+    return value is None or value.strip() == ""
+
+
+def record_errors(values: Mapping[str, str | None]) -> list[str]:
+    """What is structurally wrong with one record's raw fields (empty when it may be accepted)."""
+    errors = [f"{name} is missing" for name in REQUIRED_FIELDS if _blank(values.get(name))]
+    quantity = (values.get("Quantity") or "").strip()
+    if quantity and not (_INTEGER.match(quantity) and _INT_MIN <= int(quantity) <= _INT_MAX):
+        errors.append(f"Quantity {quantity!r} is not a whole number")
+    price = (values.get("UnitPrice") or "").strip()
+    if price and not _PRICE.match(price):
+        errors.append(f"UnitPrice {price!r} is not a decimal number with at most 9 digits before "
+                      f"and 3 after the point")
+    customer = (values.get("CustomerID") or "").strip()
+    if customer and not _CUSTOMER_ID.match(customer):
+        errors.append(f"CustomerID {customer!r} is not a number")
+    invoice = (values.get("InvoiceNo") or "").strip()
+    if len(invoice) > 256:
+        errors.append("InvoiceNo is longer than 256 characters")
+    return errors
+
+
+def media_type(content_type: str | None) -> tuple[str, str]:
+    """Split a Content-Type header into (media type, charset), both lower-case; charset defaults to utf-8."""
+    if not content_type:
+        return "", "utf-8"
+    kind, *params = [part.strip() for part in content_type.split(";")]
+    charset = "utf-8"
+    for param in params:
+        key, _, value = param.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            charset = value.strip().strip('"').lower()
+    return kind.lower(), charset
+
+
+def request_bytes(body: str | bytes | None, is_base64: bool = False) -> bytes:
+    """The request body as bytes (API Gateway base64-encodes binary bodies)."""
+    if body is None:
+        return b""
+    if is_base64:
+        try:
+            return base64.b64decode(body, validate=True)
+        except (binascii.Error, ValueError):
+            raise InvalidRequestError(400, "the body is flagged base64 but is not valid base64") from None
+    return body.encode("utf-8") if isinstance(body, str) else body
+
+
+def _decode(data: bytes, charset: str) -> str:
+    try:
+        return data.decode("utf-8-sig" if charset in ("utf-8", "utf8") else charset)
+    except LookupError:
+        raise InvalidRequestError(415, f"unsupported charset {charset!r}: use utf-8 or iso-8859-1") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidRequestError(400, f"the body is not valid {charset}: {exc.reason} at byte {exc.start}") from None
+
+
+def _json_records(text: str) -> list[Any]:
+    try:
+        document = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise InvalidRequestError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
+                                       f"column {exc.colno}") from None
+    if not isinstance(document, dict) or "records" not in document:
+        raise InvalidRequestError(400, 'the JSON body must be an object {"records": [...]}')
+    records = document["records"]
+    if not isinstance(records, list):
+        raise InvalidRequestError(400, '"records" must be an array of objects')
+    return records
+
+
+def _csv_records(text: str) -> list[Any]:
+    rows = [row for row in csv.reader(io.StringIO(text, newline=""), strict=True) if row]
+    if not rows:
+        raise InvalidRequestError(400, f"the CSV body is empty: it needs the header {','.join(RAW_FIELDS)}")
+    header = [name.strip() for name in rows[0]]
+    if [h.lower() for h in header] != [f.lower() for f in RAW_FIELDS]:
+        raise InvalidRequestError(400, f"the CSV header must be {','.join(RAW_FIELDS)}, got {','.join(header)}")
+    records: list[Any] = []
+    for line_no, row in enumerate(rows[1:], start=2):
+        if len(row) != len(RAW_FIELDS):
+            records.append(_CsvRowError(line_no, len(row)))
+        else:
+            records.append(dict(zip(RAW_FIELDS, row)))
+    return records
+
+
+@dataclass(frozen=True)
+class _CsvRowError:
+    line: int
+    fields: int
+
+
+def parse_records(body: str | bytes | None, content_type: str | None, is_base64: bool = False) -> list[RawRecord]:
+    """Parse and validate a `POST /records` body into raw records, or refuse it.
+
+    Raises:
+        InvalidRequestError: 413 for more than 500 records, more than 5 MiB or a record over 1 MiB;
+            415 for a content type other than JSON or CSV; 400 for a body that does not parse or
+            any invalid record, with `errors` naming each bad record by its index (0-based) and,
+            for CSV, its line number.
+    """
+    data = request_bytes(body, is_base64)
+    if len(data) > MAX_REQUEST_BYTES:
+        raise InvalidRequestError(413, f"the body has {len(data)} bytes; at most {MAX_REQUEST_BYTES} "
+                                       f"(5 MiB) are accepted per request")
+    kind, charset = media_type(content_type)
+    if kind in JSON_TYPES or kind.endswith("+json"):
+        items = _json_records(_decode(data, charset))
+    elif kind in CSV_TYPES:
+        try:
+            items = _csv_records(_decode(data, charset))
+        except csv.Error as exc:
+            raise InvalidRequestError(400, f"the CSV body does not parse: {exc}") from None
+    else:
+        raise InvalidRequestError(415, f"unsupported content type {kind or '(none)'!r}: send application/json "
+                                       f'{{"records": [...]}} or text/csv with the header {",".join(RAW_FIELDS)}')
+    if not items:
+        raise InvalidRequestError(400, "the request has no records")
+    if len(items) > MAX_RECORDS:
+        raise InvalidRequestError(413, f"the request has {len(items)} records; at most {MAX_RECORDS} are "
+                                       f"accepted per request")
+    return validate_records(items, csv_lines=kind in CSV_TYPES)
+
+
+def validate_records(items: Iterable[Any], csv_lines: bool = False) -> list[RawRecord]:
+    """Validate decoded records; all or nothing.
+
+    Raises:
+        InvalidRequestError: 400 naming each bad record, or 413 for a record over 1 MiB.
+    """
+    records: list[RawRecord] = []
+    errors: list[dict[str, Any]] = []
+    too_large: list[dict[str, Any]] = []
+    for index, item in enumerate(items):
+        where: dict[str, Any] = {"record": index}
+        if csv_lines:
+            where["line"] = index + 2  # the header is line 1
+        if isinstance(item, _CsvRowError):
+            errors.append({**where, "errors": [f"has {item.fields} fields, expected {len(RAW_FIELDS)}"]})
+            continue
+        if not isinstance(item, dict):
+            errors.append({**where, "errors": [f"must be an object with the fields {', '.join(RAW_FIELDS)}"]})
+            continue
+        try:
+            values = raw_fields(item)
+        except TypeError:
+            bad = [k for k in RAW_FIELDS if isinstance(item.get(k), (bool, dict, list))]
+            errors.append({**where, "errors": [f"{k} must be a string or a number" for k in bad]})
+            continue
+        problems = record_errors(values)
+        if problems:
+            errors.append({**where, "invoice_no": values.get("InvoiceNo"), "errors": problems})
+            continue
+        record = RawRecord.of(values)
+        size = record.to_entry().size
+        if size > MAX_RECORD_BYTES:
+            too_large.append({**where, "errors": [f"is {size} bytes; at most {MAX_RECORD_BYTES} (1 MiB) per record"]})
+            continue
+        records.append(record)
+    if too_large:
+        raise InvalidRequestError(413, f"{len(too_large)} record(s) exceed the 1 MiB record limit", too_large + errors)
+    if errors:
+        total = len(records) + len(errors)
+        raise InvalidRequestError(400, f"{len(errors)} of {total} records are invalid; nothing was accepted",
+                                  errors)
+    return records
+
+
+def send_records(records: Iterable[RawRecord], stream_name: str, client: Any = None, *,
+                 retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> PutStats:
+    """Put validated records on the stream, partition key InvoiceNo; failed entries are re-sent.
+
+    Raises:
+        DeliveryError: Kinesis kept refusing some records.
+    """
+    if client is None:
+        from ecomflow import aws
+
+        client = aws.client("kinesis")
+    return put_records(client, stream_name, [r.to_entry() for r in records], retry=retry, sleep=sleep)
