@@ -1,0 +1,270 @@
+"""The streaming pipeline: one micro-batch of Kinesis records -> lake, DynamoDB, Redshift.
+
+`process_batch(df, batch_id, config, sinks)` is what Glue's `forEachBatch` calls on AWS (bound
+with `functools.partial`) and what the local shard poller (`ecomflow.stream_runner`) calls. It
+reuses the batch job's transforms, so a line gets the same `record_id` and values either way:
+
+    raw fields (strings) -> classify_lines -> with_lineage -> drop_duplicate_lines
+        -> save_lake (curated + quarantine, idempotent append)
+        -> save_dynamodb (Invoice lines, Customer summaries, idempotent puts)
+        -> save_redshift (MERGE by record_id)
+
+Every sink is idempotent, so a batch replayed after a crash (the checkpoint is committed only
+after `process_batch` returns) leaves every store as if it had run once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import partial
+from typing import Any, Callable, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from ecomflow.config import StreamConfig
+from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.sinks import lake_append
+from ecomflow.transforms import classify_lines, drop_duplicate_lines, to_curated, to_quarantine, with_lineage
+
+log = logging.getLogger(__name__)
+
+# The explicit schema of the Kinesis source: the raw fields, all strings (JSON numbers keep their text).
+RAW_RECORD_SCHEMA = T.StructType([T.StructField(name, T.StringType(), True) for name in RAW_FIELDS])
+RAW_RECORD_DDL = ", ".join(f"`{name}` STRING" for name in RAW_FIELDS)
+
+
+# --- Glue source and trigger options -----------------------------------------------------------
+
+def kinesis_connection_options(config: StreamConfig, region: str | None = None) -> dict[str, str]:
+    """`connection_options` of `glueContext.create_data_frame.from_options(connection_type="kinesis")`."""
+    options = {
+        "classification": "json",
+        "startingPosition": config.starting_position,
+        "inferSchema": "false",
+        "schema": RAW_RECORD_DDL,
+    }
+    if config.stream_arn:
+        options["streamARN"] = config.stream_arn
+    else:
+        region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        options["streamName"] = config.stream_name
+        options["endpointUrl"] = f"https://kinesis.{region}.amazonaws.com"
+    return options
+
+
+def for_each_batch_options(config: StreamConfig) -> dict[str, str]:
+    """`options` of `glueContext.forEachBatch`: the trigger window and the checkpoint location."""
+    return {"windowSize": config.window_size, "checkpointLocation": config.checkpoint_uri}
+
+
+# --- transform ---------------------------------------------------------------------------------
+
+def to_raw_lines(records: DataFrame) -> DataFrame:
+    """Kinesis records (raw field columns) as the raw lines `classify_lines` takes.
+
+    `raw_line` (kept for quarantine) is the record's JSON text: taken from a `raw_line` column
+    where the reader supplies one (the local poller does), else rebuilt from the fields, which is
+    the same text for records written by the ingest Lambda. `line_no` orders duplicates.
+    """
+    columns = set(records.columns)
+    fields = [(F.col(f) if f in columns else F.lit(None)).cast(T.StringType()).alias(f) for f in RAW_FIELDS]
+    raw_line = F.col("raw_line") if "raw_line" in columns else F.to_json(F.struct(*fields))
+    line_no = F.col("line_no") if "line_no" in columns else F.monotonically_increasing_id()
+    return records.select(*fields, raw_line.cast(T.StringType()).alias("raw_line"),
+                          line_no.cast(T.LongType()).alias("line_no"))
+
+
+def stream_lines(records: DataFrame, config: StreamConfig, ingested_at: datetime) -> DataFrame:
+    """One micro-batch's deduplicated, classified lines, exactly as the batch job classifies them."""
+    return (
+        records.transform(to_raw_lines)
+        .transform(classify_lines, config.rules)
+        .transform(with_lineage, config.source, ingested_at)
+        .transform(drop_duplicate_lines)
+    )
+
+
+# --- sinks -------------------------------------------------------------------------------------
+
+@dataclass
+class StreamBatch:
+    """One micro-batch in flight: its lines and what the sinks have done with it so far."""
+
+    batch_id: int
+    config: StreamConfig
+    lines: DataFrame
+    curated_touched: tuple[str, ...] = ()
+    written: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def curated(self) -> DataFrame:
+        return to_curated(self.lines)
+
+    @property
+    def quarantine(self) -> DataFrame:
+        return to_quarantine(self.lines)
+
+    @property
+    def staging_uri(self) -> str:
+        return f"{self.config.runs_uri}/stream/{self.config.job_name}-{self.batch_id}"
+
+
+Sink = Callable[[StreamBatch], None]
+
+
+def save_lake(batch: StreamBatch) -> None:
+    """Append the batch's new curated and quarantined rows to the lake (idempotent)."""
+    spark = batch.lines.sparkSession
+    curated = lake_append.append_new_rows(spark, batch.curated, batch.config.curated_uri,
+                                          f"{batch.staging_uri}/curated", "record_id", CURATED_PARTITIONS,
+                                          CURATED_SCHEMA)
+    quarantine = lake_append.append_new_rows(spark, batch.quarantine, batch.config.quarantine_uri,
+                                             f"{batch.staging_uri}/quarantine", "quarantine_id",
+                                             QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA)
+    batch.curated_touched = curated.touched
+    batch.written.update(lake_curated=curated.rows, lake_quarantined=quarantine.rows)
+
+
+def dynamodb_rows(curated: DataFrame) -> DataFrame:
+    """The curated columns DynamoDB items are built from; the timestamp as wall-clock text.
+
+    Formatting in Spark keeps the session time zone (UTC) in charge: Python's conversion of a
+    collected timestamp would use the driver's local zone.
+    """
+    return curated.select(
+        "record_id", "invoice_no", "stock_code", "description", "quantity", "unit_price", "revenue",
+        F.date_format("invoice_ts", "yyyy-MM-dd'T'HH:mm:ss").alias("invoice_ts"),
+        "customer_id", "country", "line_type",
+    )
+
+
+class DynamoDbSink:
+    """Writes each batch's curated lines to `Invoice` and recomputes the touched `Customer` summaries."""
+
+    def __init__(self, client: Any = None) -> None:
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            from ecomflow import aws
+
+            self._client = aws.client("dynamodb")
+        return self._client
+
+    def __call__(self, batch: StreamBatch) -> None:
+        from ecomflow.sinks import dynamodb
+
+        # Micro-batches are small: the driver writes them (one client, one retry budget).
+        lines = (row.asDict() for row in dynamodb_rows(batch.curated).toLocalIterator())
+        stats = dynamodb.save_lines(self.client, batch.config.invoice_table, batch.config.customer_table, lines)
+        batch.written.update(dynamodb_items=stats.items)
+
+
+class RedshiftSink:
+    """MERGEs each batch's curated lines into Redshift `sales` by record_id (ecomflow.sinks.redshift)."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self._migrated = False
+
+    def __call__(self, batch: StreamBatch) -> None:
+        if not self._migrated:
+            self.target.migrate()
+            self._migrated = True
+        upsert_frame = getattr(self.target, "upsert_frame", None)
+        if upsert_frame is not None:  # PostgreSQL: stage just this batch's rows
+            merged = upsert_frame(batch.curated)
+        else:  # Redshift Data API: COPY the touched partitions (the lake sink ran first)
+            merged = self.target.upsert_partitions(batch.lines.sparkSession, batch.config.curated_uri,
+                                                   batch.curated_touched).merged_rows
+        batch.written.update(redshift_merged=merged or 0)
+
+
+def default_sinks(config: StreamConfig, dynamodb_client: Any = None, redshift_target: Any = None) -> tuple[Sink, ...]:
+    """The streaming job's sinks in order: lake, DynamoDB, and Redshift where `config.redshift` is on."""
+    sinks: list[Sink] = [save_lake, DynamoDbSink(dynamodb_client)]
+    if redshift_target is None and config.redshift.enabled:
+        from ecomflow.sinks.redshift import redshift_target as build_target
+
+        redshift_target = build_target(config.redshift)
+    if redshift_target is not None:
+        sinks.append(RedshiftSink(redshift_target))
+    return tuple(sinks)
+
+
+# --- the batch function ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BatchResult:
+    """What one micro-batch did (counts of lines, and what each sink wrote)."""
+
+    batch_id: int
+    lines: int
+    curated: int
+    quarantined: int
+    duplicates_dropped: int
+    written: dict[str, int]
+
+
+def summarise(batch_id: int, lines: DataFrame, written: dict[str, int]) -> BatchResult:
+    """Count the batch's lines in one Spark job."""
+    row = lines.agg(
+        F.sum("line_count").alias("read"),
+        F.count(F.when(F.col("reason").isNull(), 1)).alias("curated"),
+        F.count(F.when(F.col("reason").isNotNull(), 1)).alias("quarantined"),
+    ).first()
+    read = int(row["read"] or 0)
+    curated, quarantined = int(row["curated"]), int(row["quarantined"])
+    return BatchResult(batch_id, read, curated, quarantined, read - curated - quarantined, dict(written))
+
+
+def process_batch(records: DataFrame, batch_id: int, config: StreamConfig,
+                  sinks: Sequence[Sink] | None = None) -> BatchResult:
+    """Clean one micro-batch and write it to every sink; raises if any sink fails (nothing is committed).
+
+    Args:
+        records: the micro-batch, one row per Kinesis record with the raw field columns
+            (optionally `raw_line` and `line_no`).
+        batch_id: the micro-batch id (Glue's, or the local poller's).
+        config: the streaming job's config.
+        sinks: the sinks to run in order; `default_sinks(config)` when None.
+    """
+    sinks = default_sinks(config) if sinks is None else sinks
+    lines = stream_lines(records, config, datetime.now(timezone.utc)).persist()
+    try:
+        batch = StreamBatch(batch_id=batch_id, config=config, lines=lines)
+        for sink in sinks:
+            sink(batch)
+        result = summarise(batch_id, lines, batch.written)
+    finally:
+        lines.unpersist()
+    log.info("batch %d: %d lines, %d curated, %d quarantined, %d duplicates; written %s", batch_id,
+             result.lines, result.curated, result.quarantined, result.duplicates_dropped, result.written)
+    return result
+
+
+def batch_function(config: StreamConfig, sinks: Sequence[Sink] | None = None) -> Callable[[DataFrame, int], BatchResult]:
+    """`process_batch` bound to a config and sinks: the `batch_function` Glue's `forEachBatch` calls."""
+    return partial(process_batch, config=config, sinks=default_sinks(config) if sinks is None else tuple(sinks))
+
+
+def run_glue_stream(runtime: Any, config: StreamConfig) -> None:
+    """The Glue streaming job: Kinesis source with an explicit schema, `forEachBatch(process_batch)`.
+
+    Runs until the job is stopped; Glue commits its checkpoint after each batch function returns.
+    """
+    glue_context = runtime.glue_context
+    records = glue_context.create_data_frame.from_options(
+        connection_type="kinesis",
+        connection_options=kinesis_connection_options(config),
+        transformation_ctx="kinesis_records",
+    )
+    glue_context.forEachBatch(frame=records, batch_function=batch_function(config),
+                              options=for_each_batch_options(config))
+    runtime.commit()

@@ -1,0 +1,111 @@
+"""process_batch on tiny DataFrames: batch-identical cleaning, idempotent lake appends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pyspark.sql import functions as F
+
+from ecomflow.config import CleaningRules, StreamConfig
+from ecomflow.pipelines import stream
+from ecomflow.transforms import to_curated
+from ecomflow.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.transforms import classify_lines, parse_raw_lines
+
+LINES = [
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,2,12/1/2010 8:26,2.55,17850,United Kingdom",
+    "C536379,D,Discount,-1,12/1/2010 9:41,27.50,14527.0,United Kingdom",
+    "536378,71053,WHITE METAL LANTERN,0,1/4/2011 9:32,3.39,17850,United Kingdom",
+]
+
+
+def records(spark, lines: list[str]):
+    rows = [dict(zip(RAW_FIELDS, line.split(","))) for line in lines]
+    return spark.createDataFrame(rows, schema=stream.RAW_RECORD_SCHEMA)
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> StreamConfig:
+    return StreamConfig(stream_name="records", lake_uri=f"file://{tmp_path}/lake", checkpoint_uri=str(tmp_path / "cp"))
+
+
+def read(spark, config: StreamConfig, zone: str):
+    schema, uri = (CURATED_SCHEMA, config.curated_uri) if zone == "curated" else (QUARANTINE_SCHEMA,
+                                                                                     config.quarantine_uri)
+    return spark.read.schema(schema).option("basePath", uri).parquet(uri)
+
+
+def lake_files(config: StreamConfig) -> list[str]:
+    root = Path(config.lake_uri.removeprefix("file://"))
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet") if "_runs" not in p.parts)
+
+
+def test_streamed_lines_get_the_batch_jobs_record_ids(spark, config):
+    streamed = stream.stream_lines(records(spark, LINES), config, ingested_at=__import__("datetime").datetime.now())
+    batch = spark.createDataFrame([(line,) for line in LINES], "raw_line string") \
+        .transform(parse_raw_lines).transform(classify_lines, CleaningRules())
+    columns = ["record_id", "invoice_no", "stock_code", "quantity", "unit_price", "invoice_ts", "customer_id",
+               "line_type", "reason"]
+    assert sorted(streamed.select(columns).collect(), key=str) == sorted(batch.select(columns).collect(), key=str)
+
+
+def test_raw_line_is_the_records_json(spark, config):
+    lines = stream.to_raw_lines(records(spark, LINES[2:3])).collect()
+    assert lines[0]["raw_line"] == ('{"InvoiceNo":"C536379","StockCode":"D","Description":"Discount",'
+                                    '"Quantity":"-1","InvoiceDate":"12/1/2010 9:41","UnitPrice":"27.50",'
+                                    '"CustomerID":"14527.0","Country":"United Kingdom"}')
+
+
+def test_process_batch_writes_curated_and_quarantine(spark, config):
+    result = stream.process_batch(records(spark, LINES + LINES[:1]), 0, config, sinks=[stream.save_lake])
+    assert (result.lines, result.curated, result.quarantined, result.duplicates_dropped) == (5, 3, 1, 1)
+    assert read(spark, config, "curated").count() == 3
+    assert [r["reason"] for r in read(spark, config, "quarantine").collect()] == ["zero_quantity"]
+    assert all(f.split("/")[-1].startswith("stream-") for f in lake_files(config))
+
+
+def test_replaying_a_batch_changes_nothing(spark, config):
+    stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake])
+    before = (lake_files(config), sorted(read(spark, config, "curated").select("record_id", "ingested_at").collect()))
+    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake])
+    after = (lake_files(config), sorted(read(spark, config, "curated").select("record_id", "ingested_at").collect()))
+    assert after == before
+    assert result.written == {"lake_curated": 0, "lake_quarantined": 0}
+
+
+def test_a_replay_with_more_records_adds_only_the_new_ones(spark, config):
+    stream.process_batch(records(spark, LINES[:2]), 0, config, sinks=[stream.save_lake])
+    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake])
+    assert result.written == {"lake_curated": 1, "lake_quarantined": 1}
+    curated = read(spark, config, "curated")
+    assert curated.count() == curated.select("record_id").distinct().count() == 3
+
+
+def test_sinks_see_the_curated_lines_and_a_failing_sink_propagates(spark, config):
+    seen: list[list[str]] = []
+
+    def capture(batch: stream.StreamBatch) -> None:
+        seen.append(sorted(r["invoice_no"] for r in stream.dynamodb_rows(batch.curated).collect()))
+
+    def crash(batch: stream.StreamBatch) -> None:
+        raise RuntimeError("killed")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        stream.process_batch(records(spark, LINES), 7, config, sinks=[capture, crash])
+    assert seen == [["536365", "536365", "C536379"]]
+
+
+def test_dynamodb_rows_keep_wall_clock_time(spark, config):
+    lines = stream.stream_lines(records(spark, LINES[:1]), config, __import__("datetime").datetime.now())
+    (row,) = stream.dynamodb_rows(to_curated(lines)).collect()
+    assert row["invoice_ts"] == "2010-12-01T08:26:00"
+
+
+def test_glue_options_name_the_documented_arguments(config):
+    assert stream.for_each_batch_options(config) == {"windowSize": "10 seconds", "checkpointLocation": config.checkpoint_uri}
+    options = stream.kinesis_connection_options(config, region="eu-west-1")
+    assert options["startingPosition"] == "TRIM_HORIZON" and options["inferSchema"] == "false"
+    assert options["schema"].startswith("`InvoiceNo` STRING") and options["classification"] == "json"
+    assert options["streamName"] == "records" and options["endpointUrl"] == "https://kinesis.eu-west-1.amazonaws.com"
