@@ -40,7 +40,7 @@ def batch_main(argv: Sequence[str]) -> int:
 def generate_main(args: argparse.Namespace) -> int:
     from ecomflow.generate import generate_file
 
-    stats = generate_file(args.out, rows=args.rows, seed=args.seed)
+    stats = generate_file(args.out, rows=args.rows, seed=args.seed, malformed_rate=args.malformed_rate)
     print(stats.to_json())
     return 0
 
@@ -109,3 +109,5 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+    generate.add_argument("--malformed-rate", type=float, default=0.0005,
+                          help="share of malformed lines (and 17850.0-style customer ids), default 0.0005")
