@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--rows", type=int, required=True)
     generate.add_argument("--seed", type=int, default=42)
     generate.add_argument("--out", required=True)
+    generate.add_argument("--malformed-rate", type=float, default=0.0005,
+                          help="share of malformed lines (and 17850.0-style customer ids), default 0.0005")
 
     local = commands.add_parser("local", help="start/stop the local stand-ins for AWS (moto server, PostgreSQL 15)")
     local.add_argument("action", choices=("up", "down", "status"))
@@ -109,5 +111,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-    generate.add_argument("--malformed-rate", type=float, default=0.0005,
-                          help="share of malformed lines (and 17850.0-style customer ids), default 0.0005")
