@@ -63,6 +63,59 @@ def local_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def _local_athena(database: str):  # noqa: ANN202 - ecomflow.athena_local.LocalAthena
+    """DuckDB over the Glue catalog's tables; the catalog is the local stack's moto unless boto3 is configured."""
+    import os
+
+    from ecomflow import aws, localstack
+    from ecomflow.athena_local import LocalAthena
+
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        endpoints = localstack.read_endpoints(localstack.StackSettings.from_env().state_dir)
+        if endpoints is not None:
+            localstack.apply_environment(endpoints)
+    return LocalAthena.from_catalog(aws.client("glue"), database)
+
+
+def print_result(result, as_json: bool) -> None:  # noqa: ANN001 - ecomflow.athena_local.QueryResult
+    """Print a query result as a rich table, or as JSON records (`--json`)."""
+    import json
+    from decimal import Decimal
+
+    if as_json:
+        print(json.dumps(result.records(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    first = result.rows[0] if result.rows else ()
+    table = Table()
+    for index, name in enumerate(result.columns):
+        numeric = bool(first) and isinstance(first[index], (int, float, Decimal))
+        table.add_column(name, justify="right" if numeric else "left")
+    for row in result.rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console().print(table)
+
+
+def sql_main(args: argparse.Namespace) -> int:
+    """Run Athena SQL locally on DuckDB over the catalog's tables."""
+    print_result(_local_athena(args.database).sql(args.sql), args.json)
+    return 0
+
+
+def query_main(args: argparse.Namespace) -> int:
+    """Run a named Athena query (`sql/athena/NAME.sql`) locally, or list the names."""
+    from ecomflow.athena_local import load_query, named_queries
+
+    if args.name is None:
+        print("\n".join(named_queries()))
+        return 0
+    load_query(args.name)  # an unknown name fails before the catalog is asked
+    print_result(_local_athena(args.database).query(args.name), args.json)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecomflow", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
@@ -85,6 +138,14 @@ def build_parser() -> argparse.ArgumentParser:
     local.add_argument("--moto-port", type=int, help="moto server port (default 5055; 0 = a free port)")
     local.add_argument("--pg-port", type=int, help="PostgreSQL port (default 5439; 0 = a free port)")
     local.add_argument("--timeout", type=float, help="seconds to wait for each service to answer (default 60)")
+
+    sql = commands.add_parser("sql", help="run Athena SQL locally (DuckDB over the Glue catalog's tables)")
+    sql.add_argument("sql", help='Athena (Trino) SQL, e.g. "SELECT COUNT(*) FROM ecomflow.sales"')
+    query = commands.add_parser("query", help="run a named Athena query locally (no NAME: list them)")
+    query.add_argument("name", nargs="?", help="monthly_revenue, top_products, cancellation_rate, ...")
+    for command in (sql, query):
+        command.add_argument("--database", default="ecomflow", help="Glue database (default ecomflow)")
+        command.add_argument("--json", action="store_true", help="print JSON records instead of a table")
     return parser
 
 
@@ -100,6 +161,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return batch_main([f"ecomflow {args.command}", *glue_args])
         if args.command == "generate":
             return generate_main(args)
+        if args.command == "sql":
+            return sql_main(args)
+        if args.command == "query":
+            return query_main(args)
         if args.command == "local":
             return local_main(args)
     except EcomflowError as exc:

@@ -41,6 +41,11 @@ LOCAL_SETTINGS = {
     "spark.sql.warehouse.dir": os.path.join(os.environ.get("TMPDIR", "/tmp"), "ecomflow-warehouse"),
     "spark.driver.extraJavaOptions": "-Dderby.system.home=/tmp/ecomflow-derby",
 }
+# PostgreSQL's JDBC driver (Debian libpostgresql-jdbc-java) for the local Redshift stand-in: Spark's JDBC
+# source loads the driver class on the driver, so the jar goes in when the JVM starts (spark.jars).
+POSTGRES_JDBC_JAR = os.environ.get("ECOMFLOW_JDBC_JAR", "/usr/share/java/postgresql.jar")
+if os.path.isfile(POSTGRES_JDBC_JAR):
+    LOCAL_SETTINGS["spark.jars"] = POSTGRES_JDBC_JAR
 
 
 @dataclass

@@ -1,0 +1,189 @@
+"""Athena, locally: the named Athena SQL queries run on DuckDB over the tables of the Glue catalog.
+
+The queries are Athena (Trino) SQL files in `ecomflow/sql/athena/` (the same files become Athena
+named queries on AWS). They name their tables `ecomflow.<table>`; this module reads the tables of a
+Glue database (moto locally), creates a DuckDB schema of that name with one view per table over
+the table's parquet location (hive partitions, columns cast to the catalog's types, like Athena's
+schema-on-read) and runs the SQL after the few rewrites Trino-vs-DuckDB needs (`to_duckdb`).
+
+    athena = LocalAthena.from_catalog(aws.client("glue"), "ecomflow")
+    result = athena.query("monthly_revenue")    # QueryResult(columns, rows)
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+from ecomflow.errors import ConfigError, InputError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DATABASE = "ecomflow"  # the database name the SQL files are written against
+
+# Glue/Hive type -> DuckDB type (decimal(p,s) passes through).
+_DUCKDB_TYPES = {
+    "string": "VARCHAR", "varchar": "VARCHAR", "char": "VARCHAR", "int": "INTEGER", "integer": "INTEGER",
+    "bigint": "BIGINT", "smallint": "SMALLINT", "tinyint": "TINYINT", "boolean": "BOOLEAN",
+    "double": "DOUBLE", "float": "FLOAT", "date": "DATE", "timestamp": "TIMESTAMP", "binary": "BLOB",
+}
+
+# Trino functions whose DuckDB spelling differs (same arguments).
+_FUNCTION_RENAMES = {
+    "approx_distinct": "approx_count_distinct",
+    "approx_percentile": "approx_quantile",
+}
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of one query."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as JSON-ready dicts: decimals as strings (exact), dates and timestamps in ISO form."""
+        return [{name: _jsonable(value) for name, value in zip(self.columns, row)} for row in self.rows]
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    return value
+
+
+def named_queries() -> dict[str, str]:
+    """Every named query: file stem -> Athena SQL text."""
+    folder = resources.files("ecomflow") / "sql" / "athena"
+    return {entry.name[:-4]: entry.read_text(encoding="utf-8")
+            for entry in sorted(folder.iterdir(), key=lambda e: e.name) if entry.name.endswith(".sql")}
+
+
+def load_query(name: str) -> str:
+    """The Athena SQL of the named query, or ConfigError listing the names there are."""
+    queries = named_queries()
+    try:
+        return queries[name]
+    except KeyError:
+        raise ConfigError(f"no query named {name!r}; there are: {', '.join(queries)}") from None
+
+
+def to_duckdb(sql: str, database: str = DEFAULT_DATABASE) -> str:
+    """Rewrite Athena (Trino) SQL for DuckDB.
+
+    The rewrites: a trailing `;` is dropped; `approx_distinct`/`approx_percentile` become
+    `approx_count_distinct`/`approx_quantile`; `from_iso8601_timestamp(x)` becomes
+    `CAST(x AS TIMESTAMP)`; and the `ecomflow.` qualifier becomes `<database>.` when the catalog
+    database has another name. Integer division (`/` of two integers truncates in Trino) is a
+    connection setting, not a rewrite (see `LocalAthena`).
+    """
+    out = sql.strip().rstrip(";").strip()
+    out = re.sub(r"\bfrom_iso8601_timestamp\s*\(\s*([^()]*?)\s*\)", r"CAST(\1 AS TIMESTAMP)", out,
+                 flags=re.IGNORECASE)
+    for trino, duck in _FUNCTION_RENAMES.items():
+        out = re.sub(rf"\b{trino}\s*\(", f"{duck}(", out, flags=re.IGNORECASE)
+    if database != DEFAULT_DATABASE:
+        out = re.sub(rf'\b{DEFAULT_DATABASE}\s*\.', f"{database}.", out)
+    return out
+
+
+def duckdb_type(glue_type: str) -> str:
+    """The DuckDB type of a Glue/Hive column type."""
+    name = glue_type.strip().lower()
+    if name.startswith("decimal"):
+        return name.upper()
+    if name.startswith(("varchar", "char")):
+        return "VARCHAR"
+    try:
+        return _DUCKDB_TYPES[name]
+    except KeyError:
+        raise ConfigError(f"no DuckDB type for the Glue type {glue_type!r}") from None
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _local_path(location: str) -> str:
+    return location[len("file://"):] if location.startswith("file://") else location
+
+
+def view_sql(database: str, table: dict[str, Any]) -> str:
+    """The DuckDB view of one Glue table (a GetTables entry): its parquet files, typed like the catalog."""
+    descriptor = table["StorageDescriptor"]
+    keys = table.get("PartitionKeys", [])
+    columns = [*descriptor.get("Columns", []), *keys]
+    select = ", ".join(f"CAST({_ident(c['Name'])} AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}"
+                       for c in columns)
+    name = f"{_ident(database)}.{_ident(table['Name'])}"
+    location = _local_path(descriptor["Location"].rstrip("/"))
+    pattern = location + "/*" * len(keys) + "/*.parquet"
+    if "://" not in location and not glob.glob(pattern):
+        # Athena answers an empty table with no rows; read_parquet would fail on an empty glob.
+        empty = ", ".join(f"CAST(NULL AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}" for c in columns)
+        return f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
+    source = (f"read_parquet('{pattern.replace(chr(39), chr(39) * 2)}', "
+              f"hive_partitioning = {'true' if keys else 'false'}, union_by_name = true)")
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
+
+
+class LocalAthena:
+    """A DuckDB connection with one view per catalog table, answering Athena SQL."""
+
+    def __init__(self, database: str = DEFAULT_DATABASE,
+                 connection: duckdb.DuckDBPyConnection | None = None) -> None:
+        self.database = database
+        self.connection = connection or duckdb.connect()
+        # Trino's semantics where DuckDB's defaults differ: UTC wall-clock times, integer division.
+        self.connection.execute("SET TimeZone = 'UTC'")
+        self.connection.execute("SET integer_division = true")
+        self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(database)}")
+        self.tables: list[str] = []
+
+    @classmethod
+    def from_catalog(cls, glue: Any, database: str = DEFAULT_DATABASE) -> LocalAthena:
+        """Views for every table of the Glue `database`.
+
+        Raises:
+            InputError: the database does not exist in the catalog.
+        """
+        athena = cls(database)
+        try:
+            pages = glue.get_paginator("get_tables").paginate(DatabaseName=database)
+            tables = [table for page in pages for table in page["TableList"]]
+        except glue.exceptions.EntityNotFoundException:
+            raise InputError(f"the Glue catalog has no database {database!r}: run the batch job with "
+                             f"--catalog_database {database} first") from None
+        for table in tables:
+            athena.add_table(table)
+        return athena
+
+    def add_table(self, table: dict[str, Any]) -> None:
+        """Create (or replace) the view of one Glue table."""
+        self.connection.execute(view_sql(self.database, table))
+        self.tables.append(table["Name"])
+        log.debug("view %s.%s over %s", self.database, table["Name"], table["StorageDescriptor"]["Location"])
+
+    def sql(self, athena_sql: str) -> QueryResult:
+        """Run Athena SQL (after `to_duckdb`) and return all rows."""
+        try:
+            cursor = self.connection.execute(to_duckdb(athena_sql, self.database))
+        except duckdb.Error as exc:
+            raise InputError(f"query failed: {exc}") from None
+        columns = [d[0] for d in cursor.description or []]
+        return QueryResult(columns, [tuple(row) for row in cursor.fetchall()])
+
+    def query(self, name: str) -> QueryResult:
+        """Run the named query `sql/athena/<name>.sql`."""
+        return self.sql(load_query(name))

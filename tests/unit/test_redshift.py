@@ -1,0 +1,201 @@
+"""The Redshift sink: DDL files, the MERGE, and what the Data API target would send (Stubber)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+
+from ecomflow.config import BatchConfig, RedshiftSettings, parse_batch_config
+from ecomflow.errors import ConfigError, PublishError
+from ecomflow.sinks import redshift
+
+ROLE = "arn:aws:iam::123456789012:role/ecomflow-redshift-copy"
+NOW = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def data_api():
+    client = boto3.client("redshift-data", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    with Stubber(client) as stub:
+        yield client, stub
+        stub.assert_no_pending_responses()
+
+
+def target(client, **kwargs):
+    params = {"database": "analytics", "iam_role": ROLE, "workgroup": "ecomflow-wg", "sleep": lambda s: None,
+              "clock": lambda: NOW}
+    params.update(kwargs)
+    return redshift.DataApiTarget(client, **params)
+
+
+def test_split_statements_ignores_semicolons_in_comments_and_strings():
+    sql = "-- a; comment\nCREATE TABLE t (a INT); /* x; y */ INSERT INTO t VALUES ('a;''b');\n"
+    assert redshift.split_statements(sql) == ["CREATE TABLE t (a INT)", "INSERT INTO t VALUES ('a;''b')"]
+
+
+def test_redshift_only_blocks_apply_on_redshift_and_stay_comments_on_postgres():
+    sql = "CREATE TABLE t (a INT)\n/*redshift: DISTKEY (a) */;"
+    assert redshift.split_statements(redshift.for_dialect(sql, "redshift")) == ["CREATE TABLE t (a INT)\nDISTKEY (a)"]
+    assert redshift.split_statements(redshift.for_dialect(sql, "postgres")) == ["CREATE TABLE t (a INT)"]
+
+
+def test_migrations_are_found_in_version_order():
+    assert [(m.version, m.description) for m in redshift.load_migrations()][:2] == [
+        ("V001", "sales"), ("V002", "bi_views")]
+
+
+def test_sales_ddl_columns_follow_the_parquet_column_order():
+    ddl = redshift.load_migrations()[0].statements("postgres")[0]
+    body = ddl[ddl.index("(") + 1:]
+    names = re.findall(r"^\s*([a-z_]+)\s+(?:VARCHAR|INTEGER|DECIMAL|TIMESTAMP)", body, re.MULTILINE)
+    assert tuple(names) == ("record_id", "invoice_no", "stock_code", "description", "quantity", "unit_price",
+                            "revenue", "invoice_ts", "customer_id", "country", "line_type", "source",
+                            "ingested_at")
+
+
+def test_sales_ddl_keeps_money_decimal():
+    ddl = redshift.load_migrations()[0].statements("redshift")[0]
+    assert re.search(r"unit_price\s+DECIMAL\(12,3\)", ddl)
+    assert re.search(r"revenue\s+DECIMAL\(18,3\)", ddl)
+    assert "SORTKEY (invoice_ts)" in ddl
+
+
+def test_merge_updates_matched_keys_and_inserts_the_others():
+    sql = redshift.merge_sql("stage", columns=("record_id", "quantity", "revenue"))
+    assert sql == (
+        "MERGE INTO sales\n"
+        "USING stage AS s\n"
+        "ON sales.record_id = s.record_id\n"
+        "WHEN MATCHED THEN UPDATE SET\n"
+        "    quantity = s.quantity,\n"
+        "    revenue = s.revenue\n"
+        "WHEN NOT MATCHED THEN INSERT (record_id, quantity, revenue)\n"
+        "VALUES (s.record_id, s.quantity, s.revenue)"
+    )
+
+
+def test_upsert_sends_copy_and_merge_in_one_data_api_transaction(data_api):
+    client, stub = data_api
+    stub.add_response("batch_execute_statement", {"Id": "stmt-1"}, {
+        "WorkgroupName": "ecomflow-wg",
+        "Database": "analytics",
+        "StatementName": "ecomflow-upsert-sales",
+        "Sqls": [
+            "CREATE TEMP TABLE sales_stage (LIKE sales)",
+            f"COPY sales_stage FROM 's3://lake-bucket/lake/curated/sales/year=2011/month=1/' "
+            f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET",
+            f"COPY sales_stage FROM 's3://lake-bucket/lake/curated/sales/year=2011/month=10/' "
+            f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET",
+            redshift.merge_sql("sales_stage"),
+            "DROP TABLE sales_stage",
+        ],
+    })
+    stub.add_response("describe_statement", {"Id": "stmt-1", "Status": "STARTED"}, {"Id": "stmt-1"})
+    stub.add_response("describe_statement", {"Id": "stmt-1", "Status": "FINISHED", "SubStatements": [
+        {"Id": "stmt-1:1"}, {"Id": "stmt-1:2", "ResultRows": 3}, {"Id": "stmt-1:3", "ResultRows": 2},
+        {"Id": "stmt-1:4", "ResultRows": 5}, {"Id": "stmt-1:5"}]}, {"Id": "stmt-1"})
+    result = target(client).upsert_partitions(None, "s3a://lake-bucket/lake/curated/sales",
+                                              ["year=2011/month=1", "year=2011/month=10"])
+    assert result.merged_rows == 5
+
+
+def test_provisioned_cluster_with_secret(data_api):
+    client, stub = data_api
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rs"
+    stub.add_response("batch_execute_statement", {"Id": "s"}, {
+        "ClusterIdentifier": "ecomflow-cluster", "Database": "analytics", "SecretArn": secret,
+        "StatementName": "ecomflow-upsert-sales",
+        "Sqls": ["CREATE TEMP TABLE sales_stage (LIKE sales)",
+                 f"COPY sales_stage FROM 's3://b/curated/sales/year=2010/month=12/' IAM_ROLE '{ROLE}' "
+                 "FORMAT AS PARQUET",
+                 redshift.merge_sql("sales_stage"), "DROP TABLE sales_stage"]})
+    stub.add_response("describe_statement", {"Id": "s", "Status": "FINISHED"}, {"Id": "s"})
+    target(client, workgroup=None, cluster_id="ecomflow-cluster", secret_arn=secret).upsert_partitions(
+        None, "s3://b/curated/sales", ["year=2010/month=12"])
+
+
+def test_a_failed_statement_raises_publish_error_with_redshift_text(data_api):
+    client, stub = data_api
+    stub.add_response("batch_execute_statement", {"Id": "s"})
+    stub.add_response("describe_statement", {"Id": "s", "Status": "FAILED",
+                                             "Error": "ERROR: S3ServiceException: Access Denied"})
+    with pytest.raises(PublishError, match="Access Denied"):
+        target(client).upsert_partitions(None, "s3://b/curated/sales", ["year=2011/month=1"])
+
+
+def test_more_partitions_than_a_batch_takes_are_split_into_transactions(data_api):
+    client, stub = data_api
+    partitions = [f"year={2000 + i // 12}/month={i % 12 + 1}" for i in range(40)]
+    sizes = []
+    client.meta.events.register("provide-client-params.redshift-data.BatchExecuteStatement",
+                                lambda params, **_: sizes.append(len(params["Sqls"])))
+    for statement in ("a", "b"):
+        stub.add_response("batch_execute_statement", {"Id": statement})
+        stub.add_response("describe_statement", {"Id": statement, "Status": "FINISHED"})
+    target(client).upsert_partitions(None, "s3://b/curated/sales", partitions)
+    assert sizes == [40, 6]  # 37 COPYs + create, MERGE, drop; then the remaining 3
+
+
+def test_migrate_applies_only_versions_not_recorded(data_api):
+    client, stub = data_api
+    stub.add_response("execute_statement", {"Id": "m0"}, {
+        "Sql": redshift.MIGRATIONS_DDL, "StatementName": "ecomflow-migrations-table",
+        "WorkgroupName": "ecomflow-wg", "Database": "analytics"})
+    stub.add_response("describe_statement", {"Id": "m0", "Status": "FINISHED"})
+    stub.add_response("execute_statement", {"Id": "q"}, {
+        "Sql": "SELECT version FROM schema_migrations", "StatementName": "ecomflow-query",
+        "WorkgroupName": "ecomflow-wg", "Database": "analytics"})
+    stub.add_response("describe_statement", {"Id": "q", "Status": "FINISHED"})
+    stub.add_response("get_statement_result", {"Records": [[{"stringValue": "V001"}]], "TotalNumRows": 1},
+                      {"Id": "q"})
+    v002 = redshift.load_migrations()[1]
+    stub.add_response("batch_execute_statement", {"Id": "m2"}, {
+        "Sqls": [*v002.statements("redshift"),
+                 "INSERT INTO schema_migrations (version, description, applied_at) VALUES "
+                 "('V002', 'bi_views', CAST('2024-05-01 12:30:00' AS TIMESTAMP))"],
+        "StatementName": "ecomflow-V002", "WorkgroupName": "ecomflow-wg", "Database": "analytics"})
+    stub.add_response("describe_statement", {"Id": "m2", "Status": "FINISHED"})
+    assert target(client).migrate() == ["V002"]
+
+
+def test_copy_needs_an_s3_lake():
+    with pytest.raises(ConfigError, match="s3://"):
+        redshift.s3_copy_uri("file:///tmp/lake/curated/sales")
+
+
+def test_jdbc_url_and_properties_from_a_dsn():
+    url, props = redshift.jdbc_from_dsn("postgresql://ecomflow:p%40ss@127.0.0.1:5439/ecomflow")
+    assert url == "jdbc:postgresql://127.0.0.1:5439/ecomflow"
+    assert props == {"driver": "org.postgresql.Driver", "user": "ecomflow", "password": "p@ss"}
+
+
+def test_redshift_arguments_parse_into_settings():
+    config = parse_batch_config(["batch", "--input", "in.csv", "--lake", "s3://b/lake", "--redshift_mode",
+                                 "data-api", "--redshift_workgroup", "wg", "--redshift_database", "analytics",
+                                 "--redshift_iam_role", ROLE, "--catalog_database", "ecomflow"])
+    assert config.redshift == RedshiftSettings(mode="data-api", workgroup="wg", database="analytics",
+                                               iam_role=ROLE)
+    assert config.catalog_database == "ecomflow"
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--redshift_mode", "mysql"], "redshift_mode"),
+    (["--redshift_mode", "postgres"], "redshift_dsn"),
+    (["--redshift_mode", "data-api", "--redshift_iam_role", ROLE], "exactly one"),
+    (["--redshift_mode", "data-api", "--redshift_workgroup", "wg"], "redshift_iam_role"),
+    (["--redshift_mode", "data-api", "--redshift_cluster_id", "c", "--redshift_iam_role", ROLE], "secret"),
+])
+def test_incomplete_redshift_arguments_are_config_errors(extra, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_batch_config(["batch", "--input", "in.csv", "--lake", "lake", *extra])
+
+
+def test_redshift_is_off_by_default():
+    config = BatchConfig(input_uri="file:///in", lake_uri="file:///lake")
+    assert redshift.redshift_hook(config) is None
+    assert redshift.redshift_target(config.redshift) is None
