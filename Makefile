@@ -45,3 +45,43 @@ bench: setup
 
 clean:
 	rm -rf .state build dist lib/*.egg-info
+
+## ---- Deploy to AWS (README, "Deploy to AWS") -------------------------------------------------
+## `make package` builds dist/ (wheel, job scripts, Lambda zips, templates with the Athena named
+## queries rendered from lib/ecomflow/sql/athena); `make deploy STAGE=dev [ALERT_EMAIL=...]
+## [DEPLOY_PARAMS="Key=Value ..."]` deploys the bootstrap stack, uploads the code and deploys the suite.
+.PHONY: package deploy outputs
+STAGE ?= dev
+STACK ?= ecomflow-$(STAGE)
+BOOTSTRAP_STACK ?= $(STACK)-bootstrap
+AWS ?= aws
+ALERT_EMAIL ?=
+DEPLOY_PARAMS ?=
+AWS_REGION_ARG = $(if $(AWS_REGION),--region $(AWS_REGION))
+
+package: $(STAMP)
+	$(BIN)/python cloudformation/build.py all --dist dist
+
+deploy: package
+	@command -v $(AWS) >/dev/null 2>&1 || { echo "deploy: needs the AWS CLI with credentials for the target account"; exit 1; }
+	$(BIN)/python cloudformation/build.py check --dist dist
+	$(AWS) $(AWS_REGION_ARG) cloudformation deploy --stack-name $(BOOTSTRAP_STACK) \
+	  --template-file cloudformation/bootstrap.yaml --parameter-overrides Stage=$(STAGE) --no-fail-on-empty-changeset
+	set -euo pipefail; \
+	out() { $(AWS) $(AWS_REGION_ARG) cloudformation describe-stacks --stack-name $(BOOTSTRAP_STACK) \
+	  --query "Stacks[0].Outputs[?OutputKey=='$$1'].OutputValue" --output text; }; \
+	bucket=$$(out ArtifactBucketName); logs=$$(out AccessLogBucketName); \
+	prefix=$$(cat dist/ARTIFACT_PREFIX); wheel=$$(cat dist/WHEEL); \
+	$(AWS) $(AWS_REGION_ARG) s3 sync dist/artifacts "s3://$$bucket/$$prefix/" --only-show-errors; \
+	$(AWS) $(AWS_REGION_ARG) cloudformation package --template-file dist/cloudformation/main.yaml \
+	  --s3-bucket "$$bucket" --s3-prefix "$$prefix/templates" --output-template-file dist/packaged.yaml; \
+	$(AWS) $(AWS_REGION_ARG) cloudformation deploy --stack-name $(STACK) --template-file dist/packaged.yaml \
+	  --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
+	  --tags project=ecomflow stage=$(STAGE) \
+	  --parameter-overrides Stage=$(STAGE) ArtifactBucket="$$bucket" ArtifactPrefix="$$prefix" \
+	    WheelFile="$$wheel" AccessLogBucket="$$logs" $(if $(ALERT_EMAIL),AlertEmail=$(ALERT_EMAIL)) $(DEPLOY_PARAMS)
+	$(MAKE) --no-print-directory outputs STAGE=$(STAGE)
+
+outputs:
+	$(AWS) $(AWS_REGION_ARG) cloudformation describe-stacks --stack-name $(STACK) \
+	  --query "Stacks[0].Outputs[].[OutputKey,OutputValue]" --output table
