@@ -1,0 +1,110 @@
+"""Reading transactions back for the query API: id validation and JSON views of DynamoDB items.
+
+No pyspark here: this module runs inside the query Lambda.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+from ecomflow.errors import InvalidRequestError
+from ecomflow.sinks import dynamodb
+
+_INVOICE_NO = re.compile(r"^[A-Za-z0-9]{1,32}$")
+_STOCK_CODE = re.compile(r"^[A-Z0-9 _.\-/]{1,64}$")  # never "#", the sort key's separator
+_CUSTOMER_ID = re.compile(r"^([0-9]{1,20})(?:\.0+)?$")
+MONEY = Decimal("0.001")
+
+
+def _path_value(raw: str) -> str:
+    return unquote(raw).strip()
+
+
+def invoice_no(raw: str) -> str:
+    """A path's invoice number, trimmed; InvalidRequestError (400) unless letters and digits."""
+    value = _path_value(raw)
+    if not _INVOICE_NO.match(value):
+        raise InvalidRequestError(400, f"malformed invoice number {value!r}: expected letters and digits, "
+                                       f"e.g. 536365 or C536379")
+    return value
+
+
+def stock_code(raw: str) -> str:
+    """A path's stock code, trimmed and upper-cased as the curated data holds it; 400 when malformed."""
+    value = _path_value(raw).upper()
+    if not _STOCK_CODE.match(value):
+        raise InvalidRequestError(400, f"malformed stock code {value!r}: expected letters, digits, spaces "
+                                       f"or _.-/ (at most 64), e.g. 85123A")
+    return value
+
+
+def customer_id(raw: str) -> str:
+    """A path's customer id as digits (`17850.0` is `17850`); 400 when malformed."""
+    value = _path_value(raw)
+    match = _CUSTOMER_ID.match(value)
+    if not match:
+        raise InvalidRequestError(400, f"malformed customer id {value!r}: expected digits, e.g. 17850")
+    return match.group(1)
+
+
+def _money(value: Any) -> str:
+    return str(Decimal(str(value)).quantize(MONEY))
+
+
+def line_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One `Invoice` item as the API returns it: money as exact decimal strings."""
+    return {
+        "record_id": item["record_id"],
+        "invoice_no": item["InvoiceNo"],
+        "stock_code": item["stock_code"],
+        "description": item.get("description"),
+        "quantity": int(item["quantity"]),
+        "unit_price": _money(item["unit_price"]),
+        "revenue": _money(item["revenue"]),
+        "invoice_ts": item["invoice_ts"],
+        "customer_id": item.get("customer_id"),
+        "country": item["country"],
+        "line_type": item["line_type"],
+    }
+
+
+def summary_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One `Customer` item (an invoice summary) as the API returns it."""
+    return {
+        "customer_id": item["CustomerID"],
+        "invoice_no": item["InvoiceNo"],
+        "invoice_ts": item["invoice_ts"],
+        "country": item["country"],
+        "line_count": int(item["line_count"]),
+        "item_count": int(item["item_count"]),
+        "total_quantity": int(item["total_quantity"]),
+        "total_revenue": _money(item["total_revenue"]),
+        "line_types": list(item.get("line_types", [])),
+    }
+
+
+def item_lines(client: Any, table: str, invoice: str, code: str) -> dict[str, Any] | None:
+    """Every line of (invoice, stock code), or None when there is none."""
+    items = dynamodb.item_lines(client, table, invoice, code)
+    if not items:
+        return None
+    return {"invoice_no": invoice, "stock_code": code, "count": len(items), "lines": [line_view(i) for i in items]}
+
+
+def invoice(client: Any, table: str, invoice: str) -> dict[str, Any] | None:
+    """Every line of one invoice, or None when it is unknown."""
+    items = dynamodb.invoice_lines(client, table, invoice)
+    if not items:
+        return None
+    return {"invoice_no": invoice, "count": len(items), "lines": [line_view(i) for i in items]}
+
+
+def customer_invoices(client: Any, table: str, customer: str) -> dict[str, Any] | None:
+    """The invoice summaries of one customer, or None when there are none."""
+    items = dynamodb.customer_invoices(client, table, customer)
+    if not items:
+        return None
+    return {"customer_id": customer, "count": len(items), "invoices": [summary_view(i) for i in items]}
