@@ -12,7 +12,7 @@ from ecomflow.errors import EcomflowError
 log = logging.getLogger("ecomflow")
 
 # Commands that take the Glue job's own `--name value` arguments, parsed by getResolvedOptions.
-GLUE_STYLE_COMMANDS = {"batch"}
+GLUE_STYLE_COMMANDS = {"batch", "stream"}
 
 
 def setup_logging(level: str = "INFO") -> None:
@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (sql, query):
         command.add_argument("--database", default="ecomflow", help="Glue database (default ecomflow)")
         command.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+
+    from ecomflow.cli_stream import add_commands as add_stream_commands
+
+    add_stream_commands(commands)  # stream, api, replay
     return parser
 
 
@@ -167,6 +171,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return query_main(args)
         if args.command == "local":
             return local_main(args)
+        from ecomflow.cli_stream import run_command as run_stream_command
+
+        handled = run_stream_command(args, glue_args)
+        if handled is not None:
+            return handled
     except EcomflowError as exc:
         log.error("%s", exc)
         return 2

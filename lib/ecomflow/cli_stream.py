@@ -1,0 +1,131 @@
+"""The streaming commands of the `ecomflow` CLI: `stream`, `api` and `replay`.
+
+`ecomflow stream` takes the Glue streaming job's own arguments (config.STREAM_REQUIRED /
+STREAM_OPTIONAL, parsed by getResolvedOptions) plus two local-only flags; in Glue it runs
+`forEachBatch`, elsewhere the boto3 shard poller. The local commands talk to the running local
+stack (`ecomflow local up`) when no AWS endpoint is configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from typing import Sequence
+
+log = logging.getLogger("ecomflow")
+
+
+def use_local_stack_if_running() -> None:
+    """Point boto3 at the local stack's moto server when one runs and no endpoint is set."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    from ecomflow import localstack
+
+    settings = localstack.StackSettings.from_env()
+    if localstack.status(settings).get("running"):
+        localstack.apply_environment(localstack.load_endpoints(settings.state_dir))
+        log.info("using the local stack at %s", os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add `stream`, `api` and `replay` to the CLI's subcommands."""
+    stream = commands.add_parser(
+        "stream", help="run the streaming job; takes the Glue job's arguments: --stream_name NAME --lake DIR_OR_URI "
+        "--checkpoint_location DIR [--window_size SECONDS] [--starting_position TRIM_HORIZON|LATEST] "
+        "[--invoice_table T] [--customer_table T] [--max_records_per_shard N] [--redshift_mode off|postgres "
+        "--redshift_dsn URL] [--date_format FMT] [--service_codes A,B]")
+    stream.add_argument("--until-idle", action="store_true", help="local: stop once the stream is drained")
+    stream.add_argument("--max-batches", type=int, help="local: stop after this many micro-batches")
+    stream.add_argument("--create-resources", action="store_true",
+                        help="local: create the Kinesis stream and DynamoDB tables if missing")
+
+    api = commands.add_parser("api", help="serve the ingest and query Lambdas over HTTP on 127.0.0.1")
+    api.add_argument("--port", type=int, default=8080)
+    api.add_argument("--stream-name", default=os.environ.get("ECOMFLOW_STREAM_NAME", "ecomflow-records"))
+    api.add_argument("--invoice-table", default=os.environ.get("ECOMFLOW_INVOICE_TABLE", "Invoice"))
+    api.add_argument("--customer-table", default=os.environ.get("ECOMFLOW_CUSTOMER_TABLE", "Customer"))
+    api.add_argument("--create-resources", action="store_true",
+                     help="create the Kinesis stream and DynamoDB tables if missing")
+
+    replay = commands.add_parser("replay", help="post a raw CSV file to POST /records at a steady rate")
+    replay.add_argument("--input", required=True, help="raw CSV file (gzip is fine)")
+    replay.add_argument("--rate", type=float, required=True, help="rows per second")
+    replay.add_argument("--url", default="http://127.0.0.1:8080", help="API base URL (default the local API)")
+    replay.add_argument("--batch-size", type=int, default=500, help="records per request (at most 500)")
+    replay.add_argument("--encoding", default="ISO-8859-1")
+    replay.add_argument("--limit", type=int, help="replay only the first N rows")
+
+
+def create_resources(stream_name: str, invoice_table: str, customer_table: str) -> None:
+    from ecomflow import aws
+    from ecomflow.sinks import dynamodb, kinesis
+
+    kinesis.ensure_stream(aws.client("kinesis"), stream_name)
+    dynamodb.ensure_tables(aws.client("dynamodb"), invoice_table, customer_table)
+
+
+def stream_main(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,
+                create: bool = False) -> int:
+    """Run the streaming job with Glue-style arguments (`argv[0]` is the program name)."""
+    from ecomflow.config import parse_stream_config
+    from ecomflow.pipelines.stream import run_glue_stream
+    from ecomflow.runtime import build_runtime
+
+    config = parse_stream_config(argv)
+    runtime = build_runtime(config.job_name)
+    if runtime.is_glue:
+        run_glue_stream(runtime, config)
+        return 0
+    from ecomflow.stream_runner import StreamRunner
+
+    use_local_stack_if_running()
+    if create:
+        create_resources(config.stream_name, config.invoice_table, config.customer_table)
+    results = StreamRunner(runtime.spark, config).run(max_batches=max_batches, until_idle=until_idle)
+    print(json.dumps({"batches": len(results), "lines": sum(r.lines for r in results),
+                      "curated": sum(r.curated for r in results),
+                      "quarantined": sum(r.quarantined for r in results)}))
+    return 0
+
+
+def api_main(args: argparse.Namespace) -> int:
+    from ecomflow.api_local import LocalApi
+
+    use_local_stack_if_running()
+    os.environ.update(ECOMFLOW_STREAM_NAME=args.stream_name, ECOMFLOW_INVOICE_TABLE=args.invoice_table,
+                      ECOMFLOW_CUSTOMER_TABLE=args.customer_table)
+    if args.create_resources:
+        create_resources(args.stream_name, args.invoice_table, args.customer_table)
+    server = LocalApi().server(args.port)
+    log.info("serving POST /records, GET /invoices/{no}[/items/{code}], GET /customers/{id}/invoices on "
+             "http://127.0.0.1:%d (Ctrl-C stops)", server.server_address[1])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def replay_main(args: argparse.Namespace) -> int:
+    from ecomflow.replay import replay_file
+
+    stats = replay_file(args.input, args.url, args.rate, batch_size=args.batch_size, encoding=args.encoding,
+                        limit=args.limit)
+    print(json.dumps(stats.to_dict()))
+    return 0
+
+
+def run_command(args: argparse.Namespace, glue_args: Sequence[str]) -> int | None:
+    """Run `stream`, `api` or `replay`; None for any other command."""
+    if args.command == "stream":
+        return stream_main([f"ecomflow {args.command}", *glue_args], until_idle=args.until_idle,
+                           max_batches=args.max_batches, create=args.create_resources)
+    if args.command == "api":
+        return api_main(args)
+    if args.command == "replay":
+        return replay_main(args)
+    return None

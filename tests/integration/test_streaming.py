@@ -1,0 +1,161 @@
+"""The streaming path through the real moto server and PostgreSQL: API -> Kinesis -> runner -> stores."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from ecomflow import aws
+from ecomflow.api_local import start_api
+from ecomflow.config import StreamConfig, parse_batch_config, to_uri
+from ecomflow.pipelines import stream
+from ecomflow.pipelines.batch import run_batch
+from ecomflow.replay import replay_file
+from ecomflow.runtime import Runtime
+from ecomflow.schemas import CURATED_SCHEMA
+from ecomflow.sinks import dynamodb, kinesis
+from ecomflow.sinks.redshift import PostgresTarget
+from ecomflow.stream_demo import http_get, lambda_environment
+from ecomflow.stream_runner import CheckpointStore, StreamRunner
+
+pytestmark = pytest.mark.integration
+
+HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
+LINES = [
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",
+    # the same (InvoiceNo, StockCode) on two distinct lines: both must be kept
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,2,12/1/2010 8:26,2.55,17850,United Kingdom",
+    '536366,22633,"HAND WARMER, ""UNION JACK""",6,12/1/2010 8:28,1.85,17850.0,United Kingdom',
+    "536367,GIFT_0001_20,Dotcomgiftshop Gift Voucher \u00a320.00,1,12/1/2010 9:00,17.02,,United Kingdom",
+    "C536379,D,Discount,-1,12/1/2010 9:41,27.50,14527,United Kingdom",
+    "A563185,B,Adjust bad debt,1,8/12/2011 14:50,-11062.06,,United Kingdom",
+    "536378,71053,WHITE METAL LANTERN,0,1/4/2011 9:32,3.39,17850,United Kingdom",   # zero_quantity
+    "536374,21258,VICTORIAN SEWING BOX LARGE,1,2/30/2011 9:09,10.95,15100,United Kingdom",  # bad date
+    "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",  # duplicate
+]
+DISTINCT_VALID = 6
+BUSINESS = [c for c in CURATED_SCHEMA.fieldNames() if c not in ("source", "ingested_at")]
+
+
+def write_csv(path: Path) -> Path:
+    path.write_bytes(("\n".join([HEADER, *LINES]) + "\n").encode("latin-1"))
+    return path
+
+
+class Setup:
+    """A fresh stream, tables, lake, checkpoint and PostgreSQL database for one test."""
+
+    def __init__(self, tmp: Path, pg) -> None:
+        tag = uuid.uuid4().hex[:8]
+        self.config = StreamConfig(stream_name=f"records-{tag}", lake_uri=to_uri(str(tmp / "lake")),
+                                   checkpoint_uri=str(tmp / "checkpoint"), invoice_table=f"Invoice-{tag}",
+                                   customer_table=f"Customer-{tag}", max_records_per_shard=1000)
+        self.ddb = aws.client("dynamodb")
+        self.kinesis = aws.client("kinesis")
+        kinesis.ensure_stream(self.kinesis, self.config.stream_name, shards=2)
+        dynamodb.ensure_tables(self.ddb, self.config.invoice_table, self.config.customer_table)
+        self.pg = pg
+        self.target = PostgresTarget(pg.dsn)
+        self.source = write_csv(tmp / "lines.csv")
+
+    def sinks(self, *extra):
+        return (*stream.default_sinks(self.config, self.ddb, self.target), *extra)
+
+    def replay(self) -> dict:
+        with lambda_environment(self.config.stream_name, self.config.invoice_table, self.config.customer_table):
+            api = start_api()
+            try:
+                return replay_file(self.source, api.url, rate=10_000, progress=False).to_dict()
+            finally:
+                api.stop()
+
+    def runner(self, spark, sinks=None) -> StreamRunner:
+        return StreamRunner(spark, self.config, kinesis=self.kinesis, sinks=sinks or self.sinks())
+
+    def curated(self, spark):
+        uri = self.config.curated_uri
+        return spark.read.schema(CURATED_SCHEMA).option("basePath", uri).parquet(uri)
+
+    def invoice_items(self) -> list[dict]:
+        pages = self.ddb.get_paginator("scan").paginate(TableName=self.config.invoice_table)
+        return [dynamodb.from_attributes(i) for page in pages for i in page["Items"]]
+
+    def warehouse_ids(self) -> list[str]:
+        with psycopg.connect(self.pg.dsn) as conn:
+            return [r[0] for r in conn.execute("SELECT record_id FROM sales ORDER BY record_id").fetchall()]
+
+
+@pytest.fixture
+def setup(local_stack, pg_database, tmp_path) -> Setup:
+    return Setup(tmp_path, pg_database)
+
+
+def test_streamed_lines_match_the_batch_job_and_reach_every_store(spark, setup, tmp_path):
+    replayed = setup.replay()
+    assert replayed["accepted"] == len(LINES) and replayed["rejected"] == 0
+    results = setup.runner(spark).run(until_idle=True)
+    assert sum(r.lines for r in results) == len(LINES)
+
+    batch_lake = tmp_path / "batch-lake"
+    run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",
+                                                        str(batch_lake)]))
+    batch_uri = to_uri(str(batch_lake)) + "/curated/sales"
+    batch_rows = spark.read.schema(CURATED_SCHEMA).option("basePath", batch_uri).parquet(batch_uri)
+    streamed = sorted(setup.curated(spark).select(BUSINESS).collect())
+    assert len(streamed) == DISTINCT_VALID
+    assert streamed == sorted(batch_rows.select(BUSINESS).collect())
+
+    record_ids = sorted(r["record_id"] for r in streamed)
+    items = setup.invoice_items()
+    assert sorted(i["record_id"] for i in items) == record_ids
+    assert setup.warehouse_ids() == record_ids
+
+    with lambda_environment(setup.config.stream_name, setup.config.invoice_table, setup.config.customer_table):
+        api = start_api()
+        try:
+            status, pair = http_get(f"{api.url}/invoices/536365/items/85123A")
+            assert status == 200 and sorted(l["quantity"] for l in pair["lines"]) == [2, 6]
+            status, cancelled = http_get(f"{api.url}/invoices/C536379")
+            assert status == 200 and cancelled["lines"][0]["line_type"] == "cancellation"
+            status, customer = http_get(f"{api.url}/customers/17850/invoices")
+            assert status == 200 and [i["invoice_no"] for i in customer["invoices"]] == ["536365", "536366"]
+            assert customer["invoices"][0]["total_quantity"] == 8
+            assert http_get(f"{api.url}/invoices/999999")[0] == 404
+        finally:
+            api.stop()
+
+    # the same file again, end to end: nothing is duplicated anywhere
+    setup.replay()
+    setup.runner(spark).run(until_idle=True)
+    assert sorted(setup.curated(spark).select(BUSINESS).collect()) == streamed
+    assert sorted(i["record_id"] for i in setup.invoice_items()) == record_ids
+    assert setup.warehouse_ids() == record_ids
+
+
+def test_a_crash_after_some_sinks_before_the_checkpoint_loses_and_doubles_nothing(spark, setup):
+    setup.replay()
+
+    def killed(batch: stream.StreamBatch) -> None:
+        raise KeyboardInterrupt("runner killed after the lake and DynamoDB were written")
+
+    lake_and_dynamodb = stream.default_sinks(setup.config, setup.ddb)  # no Redshift: it never got there
+    with pytest.raises(KeyboardInterrupt):
+        setup.runner(spark, sinks=(*lake_and_dynamodb, killed)).run(until_idle=True)
+    assert setup.curated(spark).count() == DISTINCT_VALID  # the lake was written...
+    assert not CheckpointStore(setup.config.checkpoint_uri).path.exists()  # ...the checkpoint was not
+
+    results = setup.runner(spark).run(until_idle=True)  # restart: replays batch 0
+    assert [r.batch_id for r in results] == [0]
+    assert results[0].written["lake_curated"] == 0  # everything was already there
+    curated = setup.curated(spark)
+    record_ids = sorted(r["record_id"] for r in curated.select("record_id").collect())
+    assert len(record_ids) == len(set(record_ids)) == DISTINCT_VALID
+    assert sorted(i["record_id"] for i in setup.invoice_items()) == record_ids
+    assert setup.warehouse_ids() == record_ids
+    checkpoint = json.loads(CheckpointStore(setup.config.checkpoint_uri).path.read_text())
+    assert checkpoint["batch_id"] == 1 and checkpoint["positions"]
+    assert setup.runner(spark).run(until_idle=True) == []  # nothing left to read
