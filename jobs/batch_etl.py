@@ -7,6 +7,10 @@ Arguments (Glue job parameters, or the same flags after `ecomflow batch`):
   --encoding NAME    ISO-8859-1 (default) or UTF-8
   --date_format FMT  Spark datetime pattern of InvoiceDate, default M/d/yyyy H:mm
   --service_codes    comma-separated non-product stock codes
+  --topic_arn ARN    optional: SNS topic for "storage updated" / "job failed" messages
+  --quality_gate on|off  audit the staged partitions before publishing (default on)
+
+Exit codes: 0 published, 3 the quality gate failed (nothing published), 2 other errors.
 """
 
 from __future__ import annotations

@@ -22,15 +22,37 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
+EXIT_GATE_FAILED = 3  # the quality gate stopped the run; nothing was published
+
+
 def batch_main(argv: Sequence[str]) -> int:
-    """Run the batch job with Glue-style arguments (`argv[0]` is the program name)."""
+    """Run the batch job with Glue-style arguments (`argv[0]` is the program name).
+
+    Returns 0, or EXIT_GATE_FAILED when the quality gate stopped publishing. Every failure sends
+    the "job failed" SNS message (when `--topic_arn` is set); other errors are then re-raised.
+    """
     from ecomflow.config import parse_batch_config
-    from ecomflow.pipelines.batch import run_batch
+    from ecomflow.errors import QualityGateError
+    from ecomflow.pipelines.batch import new_run_id, publish_gate, publish_hooks, run_batch
     from ecomflow.runtime import build_runtime
+    from ecomflow.sinks.notify import notify_job_failed
 
     config = parse_batch_config(argv)
-    runtime = build_runtime(config.job_name)
-    report = run_batch(runtime, config)
+    run_id = new_run_id()
+    gate = publish_gate(config)
+    try:
+        runtime = build_runtime(config.job_name)
+        report = run_batch(runtime, config, gate=gate, after_publish=publish_hooks(config), run_id=run_id)
+    except QualityGateError as exc:
+        audited = getattr(gate, "last_report", None)
+        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
+        if config.report_path and audited is not None:
+            audited.write(config.report_path)
+        log.error("run %s not published (staged data kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
+        return EXIT_GATE_FAILED
+    except Exception as exc:  # every failure is announced, then raised as it was
+        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, getattr(gate, "last_report", None))
+        raise
     print(report.to_json())
     if config.report_path:
         report.write(config.report_path)
@@ -123,7 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "batch", help="run the batch ETL job; takes the Glue job's arguments: --input PATH_OR_URI "
-        "--lake DIR_OR_URI [--report FILE] [--encoding ISO-8859-1|UTF-8] [--date_format FMT] [--service_codes A,B]")
+        "--lake DIR_OR_URI [--report FILE] [--encoding ISO-8859-1|UTF-8] [--date_format FMT] [--service_codes A,B] "
+        "[--topic_arn ARN] [--quality_gate on|off]; exit code 3 when the quality gate fails")
 
     generate = commands.add_parser("generate", help="write a synthetic raw file with the real file's dirt")
     generate.add_argument("--rows", type=int, required=True)

@@ -77,6 +77,8 @@ class BatchConfig:
     job_name: str = "ecomflow-batch-etl"
     catalog_database: str | None = None  # Glue Data Catalog database; None = do not register
     redshift: RedshiftSettings = field(default_factory=RedshiftSettings)
+    topic_arn: str | None = None  # SNS topic for "storage updated" / "job failed"; None = no messages
+    quality_gate: bool = True  # audit the staged partitions before publishing (`--quality_gate off` skips)
 
     @property
     def curated_uri(self) -> str:
@@ -94,8 +96,11 @@ class BatchConfig:
 BATCH_REQUIRED = ("input", "lake")
 REDSHIFT_ARGS = ("redshift_mode", "redshift_dsn", "redshift_workgroup", "redshift_cluster_id",
                  "redshift_database", "redshift_secret_arn", "redshift_db_user", "redshift_iam_role")
+NOTIFY_ARGS = ("topic_arn",)
+QUALITY_ARGS = ("quality_gate",)
 BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME",
-                  "catalog_database", *REDSHIFT_ARGS)
+                  "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS)
+SWITCH_VALUES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
 
 def resolve_args(argv: Sequence[str], required: Sequence[str], optional: Sequence[str]) -> dict[str, str]:
@@ -130,6 +135,26 @@ def parse_service_codes(text: str) -> tuple[str, ...]:
     if not codes:
         raise ConfigError("--service_codes is empty")
     return codes
+
+
+def parse_switch(name: str, value: str | None, default: bool) -> bool:
+    """Parse an `on|off` job argument (true/false and yes/no are accepted too), or raise ConfigError."""
+    if value is None or not value.strip():
+        return default
+    try:
+        return SWITCH_VALUES[value.strip().lower()]
+    except KeyError:
+        raise ConfigError(f"--{name} {value!r}: use on or off") from None
+
+
+def parse_topic_arn(value: str | None) -> str | None:
+    """Check an SNS topic ARN (`arn:<partition>:sns:<region>:<account>:<name>`); blank means none."""
+    if value is None or not value.strip():
+        return None
+    parts = value.strip().split(":")
+    if len(parts) != 6 or parts[0] != "arn" or parts[2] != "sns" or not all(parts[3:]):
+        raise ConfigError(f"--topic_arn {value!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+    return value.strip()
 
 
 def parse_redshift_settings(args: dict[str, str]) -> RedshiftSettings:
@@ -178,6 +203,8 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
         job_name=args.get("JOB_NAME") or "ecomflow-batch-etl",
         catalog_database=args.get("catalog_database") or None,
         redshift=parse_redshift_settings(args),
+        topic_arn=parse_topic_arn(args.get("topic_arn")),
+        quality_gate=parse_switch("quality_gate", args.get("quality_gate"), default=True),
     )
 
 

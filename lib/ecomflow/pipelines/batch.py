@@ -44,6 +44,33 @@ class StagedRun:
         self.quarantine = quarantine
 
 
+def new_run_id() -> str:
+    """A sortable, unique run id: `20111209T120000Z-1a2b3c4d`."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+
+
+def publish_gate(config: BatchConfig) -> QualityGate | None:
+    """The quality gate the batch job runs before publishing (None with `--quality_gate off`)."""
+    if not config.quality_gate:
+        log.warning("quality gate is off (--quality_gate off): staged data is published unaudited")
+        return None
+    from ecomflow.quality import QualityGate as GreatExpectationsGate
+
+    return GreatExpectationsGate()
+
+
+def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
+    """The after-publish sinks of the batch job, in the order they run.
+
+    Stores first (Glue Catalog partitions, Redshift upsert), the "storage updated" SNS message last,
+    so that subscribers hear about data they can already query.
+    """
+    from ecomflow.sinks.notify import StorageUpdated
+
+    stores: tuple[AfterPublish, ...] = ()
+    return (*stores, StorageUpdated(config.topic_arn, config.job_name))
+
+
 def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) -> DataFrame:
     """Extract and transform: the run's deduplicated, classified lines."""
     raw = read_raw_lines(spark, config.input_uri, config.encoding)
@@ -91,7 +118,7 @@ def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = 
         QualityGateError: the staged data failed the gate; nothing was published.
     """
     spark = runtime.spark
-    run_id = run_id or datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    run_id = run_id or new_run_id()
     staged = stage_run(spark, config, run_id)
     log.info("run %s staged: %s", run_id, staged.report.to_json())
     if gate is not None:
