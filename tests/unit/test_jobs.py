@@ -40,3 +40,26 @@ def test_batch_config_reads_glue_arguments():
                                  "--job-bookmark-option", "job-bookmark-enable"])
     assert (config.input_uri, config.lake_uri, config.encoding) == ("s3://raw/x.csv", "s3://lake", "UTF-8")
     assert config.rules.service_codes == ("POST", "DOT") and config.job_name == "j"
+
+
+def test_stream_config_reads_glue_arguments():
+    from ecomflow.config import STREAM_OPTIONAL, STREAM_REQUIRED, parse_stream_config
+
+    config = parse_stream_config(["stream_etl.py", "--JOB_NAME", "s", "--stream_name", "records", "--lake",
+                                  "s3://lake", "--checkpoint_location", "s3://tmp/cp/", "--window_size", "30",
+                                  "--starting_position", "latest", "--invoice_table", "I"])
+    assert (config.stream_name, config.lake_uri, config.checkpoint_uri) == ("records", "s3://lake", "s3://tmp/cp/")
+    assert (config.window_size, config.starting_position, config.invoice_table) == ("30 seconds", "LATEST", "I")
+    assert not config.redshift.enabled and config.job_name == "s"
+    assert set(STREAM_REQUIRED) == {"stream_name", "lake", "checkpoint_location"} and "window_size" in STREAM_OPTIONAL
+
+
+def test_stream_config_rejects_bad_values():
+    from ecomflow.config import parse_stream_config
+    from ecomflow.errors import ConfigError
+
+    base = ["stream_etl.py", "--stream_name", "r", "--lake", "/l", "--checkpoint_location", "/c"]
+    with pytest.raises(ConfigError, match="window_size"):
+        parse_stream_config([*base, "--window_size", "0"])
+    with pytest.raises(ConfigError, match="starting_position"):
+        parse_stream_config([*base, "--starting_position", "AT_TIMESTAMP"])
