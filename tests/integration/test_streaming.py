@@ -159,3 +159,16 @@ def test_a_crash_after_some_sinks_before_the_checkpoint_loses_and_doubles_nothin
     checkpoint = json.loads(CheckpointStore(setup.config.checkpoint_uri).path.read_text())
     assert checkpoint["batch_id"] == 1 and checkpoint["positions"]
     assert setup.runner(spark).run(until_idle=True) == []  # nothing left to read
+
+
+def test_stream_demo_reads_a_streamed_invoice_back(spark, local_stack, tmp_path):
+    from ecomflow.stream_demo import run_stream_demo
+
+    tag = uuid.uuid4().hex[:8]
+    summary = run_stream_demo(spark, write_csv(tmp_path / "lines.csv"), str(tmp_path / "lake"), tmp_path / "cp",
+                              rows=5, stream_name=f"demo-{tag}", invoice_table=f"Invoice-{tag}",
+                              customer_table=f"Customer-{tag}", progress=False)
+    assert summary["replay"]["accepted"] == 5
+    assert sum(b["lines"] for b in summary["batches"]) == 5
+    assert summary["get_invoice"]["invoice_no"] == "536365" and summary["get_invoice"]["status"] == 200
+    assert summary["get_invoice"]["lines"] == 2
