@@ -113,7 +113,9 @@ def curated_suite(min_rows: int = 0) -> gx.ExpectationSuite:
         column="year", min_value=YEAR_RANGE[0], max_value=YEAR_RANGE[1], **common))
     suite.add_expectation(E.ExpectColumnValuesToBeBetween(
         column="month", min_value=MONTH_RANGE[0], max_value=MONTH_RANGE[1], **common))
-    # Exact: a decimal bound (no float tolerance), and the exception is a row condition, not `mostly`.
+    # Exact: no `mostly`, the exception is a row condition. GE compares with the literal 0.0, so Spark
+    # casts the decimal to double; against zero that is exact (a decimal keeps its sign, -0.001 < 0.0).
+    # Rows with a null line_type fall outside the condition; the not-null check already fails them.
     suite.add_expectation(E.ExpectColumnValuesToBeBetween(
         column="unit_price", min_value=0, row_condition=Column("line_type") != NEGATIVE_PRICE_LINE_TYPE,
         meta={"name": f"expect_column_values_to_be_between(unit_price, min=0, "

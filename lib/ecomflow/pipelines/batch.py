@@ -65,9 +65,11 @@ def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
     Stores first (Glue Catalog partitions, Redshift upsert), the "storage updated" SNS message last,
     so that subscribers hear about data they can already query.
     """
+    from ecomflow.sinks.catalog import catalog_hook
     from ecomflow.sinks.notify import StorageUpdated
+    from ecomflow.sinks.redshift import redshift_hook
 
-    stores: tuple[AfterPublish, ...] = ()
+    stores = tuple(hook for hook in (catalog_hook(config), redshift_hook(config)) if hook is not None)
     return (*stores, StorageUpdated(config.topic_arn, config.job_name))
 
 
