@@ -121,3 +121,18 @@ def test_absent_is_404(aws, path):
 def test_malformed_ids_are_400(aws, path):
     status, body = call("query", "GET", path)
     assert status == 400 and "malformed" in body["message"]
+
+
+def test_lambdas_do_not_import_pyspark():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    code = ("import importlib.util, sys\n"
+            "for n in ('ingest', 'query'):\n"
+            "    s = importlib.util.spec_from_file_location(n, f'lambdas/{n}/app.py')\n"
+            "    s.loader.exec_module(importlib.util.module_from_spec(s))\n"
+            "print(sorted(m for m in sys.modules if m.startswith('pyspark')))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
