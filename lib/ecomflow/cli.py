@@ -28,34 +28,21 @@ EXIT_GATE_FAILED = 3  # the quality gate stopped the run; nothing was published
 def batch_main(argv: Sequence[str]) -> int:
     """Run the batch job with Glue-style arguments (`argv[0]` is the program name).
 
-    Returns 0, or EXIT_GATE_FAILED when the quality gate stopped publishing. Every failure sends
-    the "job failed" SNS message (when `--topic_arn` is set); other errors are then re-raised.
+    Returns 0, or EXIT_GATE_FAILED when the quality gate stopped publishing (the "job failed"
+    SNS message has then been sent); other errors are raised.
     """
     from ecomflow.config import parse_batch_config
     from ecomflow.errors import QualityGateError
-    from ecomflow.pipelines.batch import new_run_id, publish_gate, publish_hooks, run_batch
-    from ecomflow.runtime import build_runtime
-    from ecomflow.sinks.notify import notify_job_failed
+    from ecomflow.pipelines.batch import new_run_id, run_batch_job
 
     config = parse_batch_config(argv)
     run_id = new_run_id()
-    gate = publish_gate(config)
     try:
-        runtime = build_runtime(config.job_name)
-        report = run_batch(runtime, config, gate=gate, after_publish=publish_hooks(config), run_id=run_id)
+        report = run_batch_job(config, run_id)
     except QualityGateError as exc:
-        audited = getattr(gate, "last_report", None)
-        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
-        if config.report_path and audited is not None:
-            audited.write(config.report_path)
         log.error("run %s not published (staged data kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
         return EXIT_GATE_FAILED
-    except Exception as exc:  # every failure is announced, then raised as it was
-        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, getattr(gate, "last_report", None))
-        raise
     print(report.to_json())
-    if config.report_path:
-        report.write(config.report_path)
     return 0
 
 

@@ -131,3 +131,31 @@ def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = 
     runtime.commit()
     lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
     return staged.report
+
+
+def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
+    """The batch job as Glue runs it: build the runtime, gate, publish, run the stores' hooks.
+
+    The report is written to `config.report_path` when set (the audited one when the gate failed).
+    Every failure sends the "job failed" SNS message (when a topic is configured) and is re-raised.
+
+    Raises:
+        QualityGateError: the gate stopped the run; nothing was published.
+    """
+    from ecomflow.runtime import build_runtime
+    from ecomflow.sinks.notify import notify_job_failed
+
+    run_id = run_id or new_run_id()
+    gate = publish_gate(config)
+    try:
+        report = run_batch(build_runtime(config.job_name), config, gate=gate,
+                           after_publish=publish_hooks(config), run_id=run_id)
+    except Exception as exc:  # every failure is announced, then raised as it was
+        audited = getattr(gate, "last_report", None)
+        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
+        if config.report_path and audited is not None:
+            audited.write(config.report_path)
+        raise
+    if config.report_path:
+        report.write(config.report_path)
+    return report
