@@ -157,6 +157,12 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("--database", default="ecomflow", help="Glue database (default ecomflow)")
         command.add_argument("--json", action="store_true", help="print JSON records instead of a table")
 
+    demo = commands.add_parser("demo", help="the whole pipeline on the local stack, with a reconciliation")
+    demo.add_argument("--input", help="raw CSV (default: a generated file with the real file's dirt)")
+    demo.add_argument("--rows", type=int, default=50_000, help="rows of the generated file (default 50,000)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--stream-rows", type=int, default=500, help="lines sent through the streaming path")
+
     from ecomflow.cli_stream import add_commands as add_stream_commands
 
     add_stream_commands(commands)  # stream, api, replay
@@ -173,6 +179,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "batch":
             return batch_main([f"ecomflow {args.command}", *glue_args])
+        if args.command == "demo":
+            from ecomflow.demo import DemoOptions, run_demo
+
+            return run_demo(DemoOptions(input=args.input, rows=args.rows, seed=args.seed,
+                                        stream_rows=args.stream_rows))
         if args.command == "generate":
             return generate_main(args)
         if args.command == "sql":
