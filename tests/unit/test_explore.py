@@ -236,10 +236,11 @@ def test_revenue_by_country(shop):
     assert countries["revenue_share"].tolist() == pytest.approx([0.7674, 0.2067, 0.0258])
 
 
-def test_top_products_count_sale_lines_only(shop):
-    # P3 100 (the stock adjustment is no sale); P2 3.5 + 35 + 7 = 45.5; P1 10 + 20 + 5 = 35 (not the -5).
-    assert records(explore.top_products(shop), ["stock_code", "units", "invoices", "revenue"]) == [
-        ("P3", 1, 1, 100.0), ("P2", 13, 3, 45.5), ("P1", 7, 3, 35.0)]
+def test_top_products_are_net_of_cancellations(shop):
+    # P3 100 (the stock adjustment is no sale); P2 3.5 + 35 + 7 = 45.5;
+    # P1 10 + 20 + 5 less the cancelled unit 5 = 30, units 2 + 4 + 1 - 1 = 6, sale invoices 1001, 1002, 1007.
+    assert records(explore.top_products(shop), ["stock_code", "description", "units", "invoices", "revenue"]) == [
+        ("P3", "product P3", 1, 1, 100.0), ("P2", "product P2", 13, 3, 45.5), ("P1", "product P1", 6, 3, 30.0)]
 
 
 def test_cancellation_rate(shop):
