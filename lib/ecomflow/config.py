@@ -65,8 +65,26 @@ class RedshiftSettings:
         return self.mode != "off"
 
 
+class LakeLayout:
+    """The lake's zones below `lake_uri`, shared by the batch and the streaming job."""
+
+    lake_uri: str
+
+    @property
+    def curated_uri(self) -> str:
+        return f"{self.lake_uri}/curated/sales"
+
+    @property
+    def quarantine_uri(self) -> str:
+        return f"{self.lake_uri}/quarantine/sales"
+
+    @property
+    def runs_uri(self) -> str:
+        return f"{self.lake_uri}/_runs"
+
+
 @dataclass(frozen=True)
-class BatchConfig:
+class BatchConfig(LakeLayout):
     """Everything the batch job needs to know, parsed once."""
 
     input_uri: str
@@ -80,17 +98,6 @@ class BatchConfig:
     topic_arn: str | None = None  # SNS topic for "storage updated" / "job failed"; None = no messages
     quality_gate: bool = True  # audit the staged partitions before publishing (`--quality_gate off` skips)
 
-    @property
-    def curated_uri(self) -> str:
-        return f"{self.lake_uri}/curated/sales"
-
-    @property
-    def quarantine_uri(self) -> str:
-        return f"{self.lake_uri}/quarantine/sales"
-
-    @property
-    def runs_uri(self) -> str:
-        return f"{self.lake_uri}/_runs"
 
 
 BATCH_REQUIRED = ("input", "lake")
@@ -186,20 +193,24 @@ def parse_redshift_settings(args: dict[str, str]) -> RedshiftSettings:
     return settings
 
 
-def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
-    """Build the batch job's config from Glue-style arguments (`argv[0]` is the program name)."""
-    args = resolve_args(argv, BATCH_REQUIRED, BATCH_OPTIONAL)
-    rules = CleaningRules(
+def parse_cleaning_rules(args: dict[str, str]) -> CleaningRules:
+    """The cleaning rules from `--date_format` and `--service_codes` (defaults where absent)."""
+    return CleaningRules(
         date_format=args.get("date_format") or DEFAULT_DATE_FORMAT,
         service_codes=parse_service_codes(args["service_codes"]) if args.get("service_codes")
         else DEFAULT_SERVICE_CODES,
     )
+
+
+def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
+    """Build the batch job's config from Glue-style arguments (`argv[0]` is the program name)."""
+    args = resolve_args(argv, BATCH_REQUIRED, BATCH_OPTIONAL)
     return BatchConfig(
         input_uri=to_uri(args["input"]),
         lake_uri=to_uri(args["lake"]),
         report_path=args.get("report"),
         encoding=normalise_encoding(args.get("encoding") or DEFAULT_ENCODING),
-        rules=rules,
+        rules=parse_cleaning_rules(args),
         job_name=args.get("JOB_NAME") or "ecomflow-batch-etl",
         catalog_database=args.get("catalog_database") or None,
         redshift=parse_redshift_settings(args),
@@ -225,7 +236,7 @@ STREAM_OPTIONAL = (
 
 
 @dataclass(frozen=True)
-class StreamConfig:
+class StreamConfig(LakeLayout):
     """Everything the streaming job (Glue `forEachBatch` or the local shard poller) needs, parsed once.
 
     `checkpoint_uri` is where the streaming checkpoint lives: Glue's Structured Streaming checkpoint
@@ -246,17 +257,6 @@ class StreamConfig:
     rules: CleaningRules = field(default_factory=CleaningRules)
     job_name: str = "ecomflow-stream-etl"
 
-    @property
-    def curated_uri(self) -> str:
-        return f"{self.lake_uri}/curated/sales"
-
-    @property
-    def quarantine_uri(self) -> str:
-        return f"{self.lake_uri}/quarantine/sales"
-
-    @property
-    def runs_uri(self) -> str:
-        return f"{self.lake_uri}/_runs"
 
     @property
     def window_size(self) -> str:
@@ -288,11 +288,6 @@ def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
     position = (args.get("starting_position") or "TRIM_HORIZON").upper()
     if position not in STARTING_POSITIONS:
         raise ConfigError(f"--starting_position must be one of {', '.join(STARTING_POSITIONS)}, got {position!r}")
-    rules = CleaningRules(
-        date_format=args.get("date_format") or DEFAULT_DATE_FORMAT,
-        service_codes=parse_service_codes(args["service_codes"]) if args.get("service_codes")
-        else DEFAULT_SERVICE_CODES,
-    )
     max_records = _positive_int(args, "max_records_per_shard", DEFAULT_MAX_RECORDS_PER_SHARD)
     if max_records > 10_000:
         raise ConfigError("--max_records_per_shard may not exceed 10000 (the GetRecords limit)")
@@ -307,7 +302,7 @@ def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
         customer_table=args.get("customer_table") or DEFAULT_CUSTOMER_TABLE,
         max_records_per_shard=max_records,
         redshift=parse_redshift_settings(args),
-        rules=rules,
+        rules=parse_cleaning_rules(args),
         job_name=args.get("JOB_NAME") or "ecomflow-stream-etl",
     )
 
