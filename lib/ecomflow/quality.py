@@ -16,7 +16,9 @@ so GE computes counts, never samples of failing rows.
 
 from __future__ import annotations
 
+import importlib
 import logging
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -220,6 +222,9 @@ class QualityGate:
 
     def __init__(self) -> None:
         self.last_report: RunReport | None = None  # the report of the last audited run, for failure handling
+        # Importing great-expectations takes seconds; do it while Spark stages the run.
+        threading.Thread(target=importlib.import_module, args=("great_expectations",), daemon=True,
+                         name="import-great-expectations").start()
 
     def __call__(self, spark: SparkSession, staged_run: StagedRun) -> None:
         self.last_report = staged_run.report

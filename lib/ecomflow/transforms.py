@@ -147,6 +147,15 @@ def with_record_id(lines: DataFrame) -> DataFrame:
     )
 
 
+def without_raw_text_of_valid_lines(lines: DataFrame) -> DataFrame:
+    """Keep `raw_line` only where the quarantine needs it: valid lines are their typed values.
+
+    Run after `with_record_id` (the quarantine id hashes the raw text); it spares the dedupe
+    shuffle and the run's files the raw text of every good line.
+    """
+    return lines.withColumn("raw_line", F.when(F.col("reason").isNotNull(), F.col("raw_line")))
+
+
 def with_partitions(lines: DataFrame) -> DataFrame:
     """Add the `year` and `month` partition columns from `invoice_ts`."""
     return lines.withColumn("year", F.year("invoice_ts")).withColumn("month", F.month("invoice_ts"))
@@ -166,6 +175,7 @@ def classify_lines(raw: DataFrame, rules: CleaningRules) -> DataFrame:
         raw.transform(type_fields, rules)
         .transform(with_line_type, rules)
         .transform(with_record_id)
+        .transform(without_raw_text_of_valid_lines)
         .transform(with_partitions)
     )
 

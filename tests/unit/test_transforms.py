@@ -196,3 +196,9 @@ def test_to_quarantine_keeps_raw_text_and_reason(spark):
     assert (row["raw_line"], row["reason"], row["source"]) == ("bad,line", "wrong_field_count", "f.csv")
     assert to_curated(classified).count() == 0
     assert isinstance(to_quarantine(classified).schema["ingested_at"].dataType, T.TimestampType)
+
+
+def test_raw_text_is_kept_only_on_quarantined_lines(spark):
+    lines = spark.createDataFrame([(",".join(GOOD),), ("bad,line",)], "raw_line string")
+    rows = classify_lines(parse_raw_lines(lines), RULES).select("reason", "raw_line").collect()
+    assert {(r["reason"], r["raw_line"]) for r in rows} == {(None, None), ("wrong_field_count", "bad,line")}

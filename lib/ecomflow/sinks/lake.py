@@ -110,7 +110,8 @@ def stage_merge(spark: SparkSession, new_rows: DataFrame, published_uri: str, st
             .select(*schema.fieldNames())
         )
         merged = existing.unionByName(merged.join(existing.select(key), on=key, how="left_anti"))
-    merged.repartition(*partitions).write.mode("overwrite").partitionBy(*partitions).parquet(staged_uri)
+    # No shuffle by partition first: each task writes its own file per partition it holds.
+    merged.write.mode("overwrite").partitionBy(*partitions).parquet(staged_uri)
     log.info("staged %d partitions of %s", len(touched), published_uri)
     return StagedTable(staged_uri, published_uri, touched)
 
