@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +36,9 @@ from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ITEMS = 25
+# Calls in flight at once: BatchWriteItem chunks and per-invoice Queries are independent of each
+# other (keys are deduplicated first), and a boto3 client is safe to share between threads.
+CONCURRENCY = 8
 SORT_KEY_SEPARATOR = "#"
 INVOICE_KEY: tuple[str, str] = ("InvoiceNo", "StockCode")
 CUSTOMER_KEY: tuple[str, str] = ("CustomerID", "InvoiceNo")
@@ -131,6 +135,14 @@ def dedupe_by_key(items: Iterable[Mapping[str, Any]], key: Sequence[str]) -> tup
     return list(by_key.values()), count - len(by_key)
 
 
+def concurrently(function: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
+    """`function` over `inputs` with up to CONCURRENCY calls in flight; the first error is raised."""
+    if len(inputs) <= 1:
+        return [function(item) for item in inputs]
+    with ThreadPoolExecutor(min(CONCURRENCY, len(inputs)), thread_name_prefix="dynamodb") as pool:
+        return list(pool.map(function, inputs))
+
+
 def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key: Sequence[str], *,
                 retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> WriteStats:
     """Put Python `items` into `table` with BatchWriteItem: deduplicated by `key`, 25 a call, retried.
@@ -140,22 +152,25 @@ def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key
     """
     unique, folded = dedupe_by_key(items, key)
     requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in unique]
-    calls = retried = 0
-    for start in range(0, len(requests), MAX_BATCH_ITEMS):
-        pending = requests[start:start + MAX_BATCH_ITEMS]
+    chunks = [requests[start:start + MAX_BATCH_ITEMS] for start in range(0, len(requests), MAX_BATCH_ITEMS)]
+
+    def write_chunk(pending: list[dict[str, Any]]) -> tuple[int, int]:
+        calls = retried = 0
         for attempt in range(1, retry.max_attempts + 1):
             response = client.batch_write_item(RequestItems={table: pending})
             calls += 1
             pending = response.get("UnprocessedItems", {}).get(table, [])
             if not pending:
-                break
+                return calls, retried
             log.warning("batch_write_item: %d items unprocessed in %s, attempt %d of %d", len(pending), table,
                         attempt, retry.max_attempts)
             retried += len(pending)
             if attempt < retry.max_attempts:
                 sleep(retry.delay(attempt))
-        if pending:
-            raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
+        raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
+
+    done = concurrently(write_chunk, chunks)
+    calls, retried = sum(c for c, _ in done), sum(r for _, r in done)
     return WriteStats(items=len(unique), calls=calls, retried=retried, duplicates=folded)
 
 
@@ -190,9 +205,8 @@ def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iter
     items = [invoice_item(line) for line in lines]
     stats = write_items(client, invoice_table, items, INVOICE_KEY, retry=retry, sleep=sleep)
     touched = sorted({item["InvoiceNo"] for item in items if item.get("customer_id")})
-    summaries: list[dict[str, Any]] = []
-    for invoice_no in touched:
-        summaries.extend(customer_summaries(invoice_lines(client, invoice_table, invoice_no, consistent=True)))
+    lines_of = concurrently(lambda no: invoice_lines(client, invoice_table, no, consistent=True), touched)
+    summaries = [summary for lines in lines_of for summary in customer_summaries(lines)]
     stats = stats + write_items(client, customer_table, summaries, CUSTOMER_KEY, retry=retry, sleep=sleep)
     log.info("DynamoDB: %d lines to %s, %d summaries to %s", len(items), invoice_table, len(summaries),
              customer_table)

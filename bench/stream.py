@@ -1,0 +1,203 @@
+"""Streaming benchmarks on the local stack: the ingest API, sustained throughput and freshness.
+
+    python -m bench.stream [--records 20000] [--rate 2500] [--window 1] [--input FILE]
+
+1. Ingest API: records per second POSTed through the real handler (HTTP adapter -> ingest Lambda ->
+   Kinesis on moto) in 500-record JSON requests, from `--clients` concurrent clients.
+2. Streaming: a producer POSTs at `--rate` records/s while the local stream job runs micro-batches
+   every `--window` seconds (API -> Kinesis -> process_batch -> lake, DynamoDB, Redshift/PostgreSQL);
+   sustained records/s = records / (first POST -> last record visible through GET), and freshness =
+   POST accepted -> the posted lines of the sampled invoice visible through `GET /invoices/{no}`,
+   p50/p95/p99 over one sample per request.
+
+Everything runs on a temporary local stack (moto server, PostgreSQL) on 127.0.0.1; the results go
+to `bench/results/<date>-<host>-stream.json` and a table on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import socket
+import statistics
+import tempfile
+import threading
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench.run import DEFAULT_SOURCE, ROOT
+
+log = logging.getLogger("bench.stream")
+BATCH = 500  # records a request: the Kinesis PutRecords limit the API enforces
+
+
+def load_records(source: Path, count: int) -> list[dict[str, str]]:
+    from ecomflow.replay import read_rows
+
+    records = []
+    for _, record in read_rows(source):
+        if record is not None:
+            records.append(record)
+        if len(records) == count:
+            break
+    return records
+
+
+def post(url: str, records: list[dict[str, str]]) -> float:
+    """POST one request; returns the time it was accepted (monotonic)."""
+    body = json.dumps({"records": records}).encode("utf-8")
+    request = urllib.request.Request(f"{url}/records", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        if response.status != 202:
+            raise RuntimeError(f"POST answered {response.status}")
+    return time.monotonic()
+
+
+def visible_lines(url: str, invoice_no: str) -> int:
+    try:
+        with urllib.request.urlopen(f"{url}/invoices/{invoice_no}", timeout=30) as response:
+            return int(json.loads(response.read()).get("count") or 0)
+    except urllib.error.HTTPError:
+        return 0
+
+
+def line_key(record: dict[str, str]) -> tuple:
+    """What makes two raw records the same line after cleaning (trimmed, stock code upper-cased)."""
+    values = [(record.get(k) or "").strip() for k in ("InvoiceNo", "StockCode", "Description", "Quantity",
+                                                      "InvoiceDate", "UnitPrice", "CustomerID", "Country")]
+    values[1] = values[1].upper()
+    return tuple(values)
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
+
+
+def bench_ingest(url: str, records: list[dict[str, str]], clients: int) -> dict[str, Any]:
+    batches = [records[i:i + BATCH] for i in range(0, len(records), BATCH)]
+    started = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(lambda b: post(url, b), batches))
+    seconds = time.monotonic() - started
+    return {"records": len(records), "requests": len(batches), "clients": clients, "seconds": round(seconds, 3),
+            "records_per_s": round(len(records) / seconds, 1)}
+
+
+def bench_stream(url: str, records: list[dict[str, str]], rate: float, runner: Any) -> dict[str, Any]:
+    """Produce at `rate` while `runner` (a StreamRunner on another thread) drains the stream."""
+    expected: dict[str, set] = {}
+    samples: list[tuple[str, int, float]] = []  # invoice, lines expected, accepted at
+    runner_thread = threading.Thread(target=runner.run, name="stream-runner", daemon=True)
+    runner_thread.start()
+    started = time.monotonic()
+    for index in range(0, len(records), BATCH):
+        batch = records[index:index + BATCH]
+        due = started + index / rate
+        time.sleep(max(0.0, due - time.monotonic()))
+        for record in batch:
+            expected.setdefault(record["InvoiceNo"].strip(), set()).add(line_key(record))
+        invoice = batch[-1]["InvoiceNo"].strip()
+        samples.append((invoice, len(expected[invoice]), post(url, batch)))
+    produced = time.monotonic()
+    latencies: list[float] = []
+    missing = 0
+    for invoice, lines, accepted in samples:
+        deadline = time.monotonic() + 120
+        while visible_lines(url, invoice) < lines:
+            if time.monotonic() > deadline:
+                missing += 1
+                break
+            time.sleep(0.05)
+        else:
+            latencies.append(time.monotonic() - accepted)
+    finished = time.monotonic()
+    runner.stop.set()
+    runner_thread.join(timeout=120)
+    # Freshness is measured after production ends for late samples; the sampling loop above polls
+    # in order, so a sample's latency is an upper bound once earlier samples were waited for.
+    return {
+        "records": len(records), "target_rate": rate, "produce_seconds": round(produced - started, 3),
+        "sustained_records_per_s": round(len(records) / (finished - started), 1),
+        "freshness_s": {"p50": round(percentile(latencies, 0.50), 3), "p95": round(percentile(latencies, 0.95), 3),
+                        "p99": round(percentile(latencies, 0.99), 3), "samples": len(latencies),
+                        "missing": missing} if latencies else {"missing": missing},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", type=Path, default=DEFAULT_SOURCE)
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--rate", type=float, default=2_500.0)
+    parser.add_argument("--window", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    from ecomflow import localstack
+    from ecomflow.api_local import start_api
+    from ecomflow.cli_stream import create_resources
+    from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
+    from ecomflow.runtime import local_session
+    from ecomflow.stream_demo import lambda_environment
+    from ecomflow.stream_runner import StreamRunner
+
+    records = load_records(args.input, args.records)
+    work = Path(tempfile.mkdtemp(prefix="ecomflow-stream-bench-"))
+    results: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "input": str(args.input), "window_seconds": args.window}
+    with localstack.temporary_stack() as endpoints, localstack.stack_environment(endpoints):
+        spark = local_session()
+        redshift = RedshiftSettings(mode="postgres", dsn=endpoints.postgres.dsn)
+        with lambda_environment("bench-ingest", "BenchInvoiceI", "BenchCustomerI"):
+            create_resources("bench-ingest", "BenchInvoiceI", "BenchCustomerI")
+            api = start_api()
+            try:
+                results["ingest"] = bench_ingest(api.url, records, args.clients)
+            finally:
+                api.stop()
+        with lambda_environment("bench-stream", "BenchInvoice", "BenchCustomer"):
+            create_resources("bench-stream", "BenchInvoice", "BenchCustomer")
+            config = StreamConfig(stream_name="bench-stream", lake_uri=to_uri(str(work / "lake")),
+                                  checkpoint_uri=str(work / "checkpoint"), window_seconds=args.window,
+                                  invoice_table="BenchInvoice", customer_table="BenchCustomer",
+                                  max_records_per_shard=10_000, redshift=redshift)
+            runner = StreamRunner(spark, config)
+            runner.run_once()  # warm the JVM and the sinks before measuring
+            api = start_api()
+            try:
+                results["stream"] = bench_stream(api.url, records, args.rate, runner)
+            finally:
+                api.stop()
+    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    out = args.out or ROOT / "bench" / "results" / f"{datetime.now():%Y-%m-%d}-{socket.gethostname()}-stream.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    table = Table(title="Streaming on the local stack")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("target", justify="right")
+    table.add_row("ingest API records/s (500-record POSTs)", f"{results['ingest']['records_per_s']:,.0f}", "≥ 5,000")
+    table.add_row("sustained records/s through all sinks", f"{results['stream']['sustained_records_per_s']:,.0f}",
+                  "≥ 2,000")
+    fresh = results["stream"]["freshness_s"]
+    if "p95" in fresh:
+        table.add_row(f"freshness p50 / p95 / p99 (window {args.window} s)",
+                      f"{fresh['p50']:.2f} / {fresh['p95']:.2f} / {fresh['p99']:.2f} s", "p95 ≤ 3 s")
+    Console().print(table)
+    print(f"results: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
