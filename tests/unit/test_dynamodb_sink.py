@@ -70,10 +70,20 @@ def test_items_still_unprocessed_raise_delivery_error():
                              retry=NO_WAIT, sleep=lambda s: None)
 
 
-def test_customer_summary_is_recomputed_from_all_lines():
+def test_customer_summary_counts_the_lines_of_a_customer():
     lines = [dynamodb.invoice_item(line("a")), dynamodb.invoice_item(line("b", quantity=2)),
              dynamodb.invoice_item(line("c", stock_code="22633", customer_id=None))]
     (summary,) = dynamodb.customer_summaries(lines)
     assert summary == {"CustomerID": "17850", "InvoiceNo": "536365", "invoice_ts": "2010-12-01T08:26:00",
                        "country": "United Kingdom", "line_count": 2, "item_count": 1, "total_quantity": 8,
-                       "total_revenue": Decimal("20.400"), "line_types": ["sale"]}
+                       "total_revenue": Decimal("20.400"), "line_types": ["sale"], "stock_codes": ["85123A"],
+                       "record_ids": ["a", "b"]}
+
+
+def test_merging_a_summary_counts_new_lines_once():
+    first = dynamodb.merge_summary(None, [dynamodb.invoice_item(line("a"))])
+    later = dynamodb.merge_summary(first, [dynamodb.invoice_item(line("a")),
+                                           dynamodb.invoice_item(line("b", stock_code="22633", quantity=2))])
+    assert (later["line_count"], later["item_count"], later["total_quantity"]) == (2, 2, 8)
+    assert later["total_revenue"] == Decimal("20.400") and later["record_ids"] == ["a", "b"]
+    assert dynamodb.merge_summary(later, [dynamodb.invoice_item(line("b", stock_code="22633"))]) is None

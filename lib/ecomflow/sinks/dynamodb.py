@@ -36,7 +36,8 @@ from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
 log = logging.getLogger(__name__)
 
 MAX_BATCH_ITEMS = 25
-# Calls in flight at once: BatchWriteItem chunks and per-invoice Queries are independent of each
+MAX_GET_ITEMS = 100
+# Calls in flight at once: BatchWriteItem chunks are independent of each
 # other (keys are deduplicated first), and a boto3 client is safe to share between threads.
 CONCURRENCY = 8
 SORT_KEY_SEPARATOR = "#"
@@ -102,27 +103,69 @@ def invoice_item(line: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def customer_summaries(invoice_lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """`Customer` items summarising `Invoice` items per (customer, invoice); lines without a customer are skipped."""
+def merge_summary(existing: Mapping[str, Any] | None, lines: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The `Customer` item of one (customer, invoice) with `lines` (`Invoice` items) counted in.
+
+    The summary keeps the ids of the lines it counts (`record_ids`), so a redelivered line is
+    never counted twice, and adding lines needs only the summary itself, never a Query of the
+    invoice's lines. Returns None when every line is already counted (nothing to write).
+    """
+    counted = set(existing.get("record_ids", ())) if existing else set()
+    new = {line["record_id"]: line for line in lines if line["record_id"] not in counted}
+    if not new:
+        return None
+    first = min(new.values(), key=lambda l: (l["invoice_ts"], l["StockCode"]))
+    summary = dict(existing) if existing else {
+        "CustomerID": first["customer_id"], "InvoiceNo": first["InvoiceNo"], "invoice_ts": first["invoice_ts"],
+        "country": first["country"], "line_count": 0, "total_quantity": 0, "total_revenue": Decimal("0.000"),
+        "line_types": [], "stock_codes": [], "record_ids": [],
+    }
+    if first["invoice_ts"] < summary["invoice_ts"]:
+        summary.update(invoice_ts=first["invoice_ts"], country=first["country"])
+    stock_codes = sorted(set(summary["stock_codes"]) | {l["stock_code"] for l in new.values()})
+    summary.update(
+        line_count=int(summary["line_count"]) + len(new),
+        item_count=len(stock_codes),
+        total_quantity=int(summary["total_quantity"]) + sum(int(l["quantity"]) for l in new.values()),
+        total_revenue=_money(summary["total_revenue"]) + sum((_money(l["revenue"]) for l in new.values()),
+                                                             Decimal("0.000")),
+        line_types=sorted(set(summary["line_types"]) | {l["line_type"] for l in new.values()}),
+        stock_codes=stock_codes,
+        record_ids=sorted(counted | set(new)),
+    )
+    return summary
+
+
+def customer_groups(invoice_lines: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
+    """`Invoice` items grouped by their `Customer` key (customer, invoice); lines without a customer are skipped."""
     groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for line in invoice_lines:
         if line.get("customer_id"):
             groups[(line["customer_id"], line["InvoiceNo"])].append(line)
-    summaries = []
-    for (customer_id, invoice_no), lines in sorted(groups.items()):
-        ordered = sorted(lines, key=lambda l: (l["invoice_ts"], l["StockCode"]))
-        summaries.append({
-            "CustomerID": customer_id,
-            "InvoiceNo": invoice_no,
-            "invoice_ts": ordered[0]["invoice_ts"],
-            "country": ordered[0]["country"],
-            "line_count": len(lines),
-            "item_count": len({l["stock_code"] for l in lines}),
-            "total_quantity": sum(int(l["quantity"]) for l in lines),
-            "total_revenue": sum((_money(l["revenue"]) for l in lines), Decimal("0.000")),
-            "line_types": sorted({l["line_type"] for l in lines}),
-        })
-    return summaries
+    return dict(sorted(groups.items()))
+
+
+def customer_summaries(invoice_lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fresh `Customer` items summarising `Invoice` items per (customer, invoice)."""
+    return [merge_summary(None, lines) for lines in customer_groups(invoice_lines).values()]
+
+
+def get_items(client: Any, table: str, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The items of `keys` that exist (BatchGetItem, 100 keys a call, `UnprocessedKeys` re-sent)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(keys), MAX_GET_ITEMS):
+        pending: dict[str, Any] = {table: {"Keys": [to_attributes(k) for k in keys[start:start + MAX_GET_ITEMS]],
+                                           "ConsistentRead": True}}
+        for attempt in range(1, DEFAULT_RETRY.max_attempts + 1):
+            response = client.batch_get_item(RequestItems=pending)
+            found.extend(from_attributes(item) for item in response.get("Responses", {}).get(table, []))
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(DEFAULT_RETRY.delay(attempt))
+        if pending:
+            raise DeliveryError(f"keys of {table} still unprocessed after {DEFAULT_RETRY.max_attempts} attempts")
+    return found
 
 
 def dedupe_by_key(items: Iterable[Mapping[str, Any]], key: Sequence[str]) -> tuple[list[Mapping[str, Any]], int]:
@@ -201,12 +244,18 @@ def customer_invoices(client: Any, table: str, customer_id: str) -> list[dict[st
 
 def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iterable[Mapping[str, Any]], *,
                retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> WriteStats:
-    """Write curated lines to `Invoice`, then recompute the `Customer` summaries of the invoices they touch."""
+    """Write curated lines to `Invoice`, then count them into the `Customer` summaries of their invoices.
+
+    One writer per invoice is assumed (an invoice's records share a Kinesis partition key, hence a
+    shard, hence one micro-batch at a time), so the read of a summary and its write cannot race.
+    """
     items = [invoice_item(line) for line in lines]
     stats = write_items(client, invoice_table, items, INVOICE_KEY, retry=retry, sleep=sleep)
-    touched = sorted({item["InvoiceNo"] for item in items if item.get("customer_id")})
-    lines_of = concurrently(lambda no: invoice_lines(client, invoice_table, no, consistent=True), touched)
-    summaries = [summary for lines in lines_of for summary in customer_summaries(lines)]
+    groups = customer_groups(items)
+    existing = {(i["CustomerID"], i["InvoiceNo"]): i for i in get_items(
+        client, customer_table, [{"CustomerID": c, "InvoiceNo": n} for c, n in groups])}
+    merged = (merge_summary(existing.get(key), lines) for key, lines in groups.items())
+    summaries = [summary for summary in merged if summary is not None]
     stats = stats + write_items(client, customer_table, summaries, CUSTOMER_KEY, retry=retry, sleep=sleep)
     log.info("DynamoDB: %d lines to %s, %d summaries to %s", len(items), invoice_table, len(summaries),
              customer_table)
