@@ -86,6 +86,11 @@ def _ours_counts(measurement: Measurement, out: Path) -> dict:
     return counts
 
 
+def _variant_command(input_path: str, out: Path) -> list[str]:
+    return [sys.executable, "-m", "bench.experiments.batch_variant", "--input", input_path,
+            "--lake", str(out / "lake"), "--report", str(out / "report.json")]
+
+
 IMPLEMENTATIONS: dict[str, Implementation] = {
     "ours": Implementation("ours", "ecomflow batch (lib/ecomflow/pipelines/batch.py), fresh lake",
                            _ours_command, _ours_counts),
@@ -95,7 +100,11 @@ IMPLEMENTATIONS: dict[str, Implementation] = {
                              _baseline("bench.baselines.pandas_impl"), _printed_counts),
     "duckdb": Implementation("duckdb", "DuckDB (bench/baselines/duckdb_impl.py)",
                              _baseline("bench.baselines.duckdb_impl"), _printed_counts),
+    # Not run by default: the proposed lib changes, demonstrated on a copy (docs/benchmarks.md).
+    "variant": Implementation("variant", "ours with the proposed changes (bench/experiments/batch_variant.py)",
+                              _variant_command, _ours_counts),
 }
+DEFAULT_IMPLEMENTATIONS = ("ours", "pyspark", "pandas", "duckdb")
 
 
 @dataclass
@@ -107,10 +116,12 @@ class RunRecord:
     wall_s: float
     cpu_s: float
     peak_rss_mb: float
+    peak_anon_rss_mb: float
     load_before: float
     foreign_cores: float
     counts: dict = field(default_factory=dict)
     error_tail: str = ""
+    superseded: bool = False  # disturbed by other processes and measured again; not in the medians
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -118,7 +129,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="1,10,30", help="input sizes as multiples of the real file")
     parser.add_argument("--runs", type=int, default=3, help="runs per implementation and size (median)")
-    parser.add_argument("--only", default=",".join(IMPLEMENTATIONS), help="implementations to run")
+    parser.add_argument("--only", default=",".join(DEFAULT_IMPLEMENTATIONS),
+                        help=f"implementations to run, of {', '.join(IMPLEMENTATIONS)}")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="the x1 input (default: the real file)")
     parser.add_argument("--scratch", type=Path, default=DEFAULT_SCRATCH, help="inputs and outputs (outside the repo)")
     parser.add_argument("--results-dir", type=Path, default=ROOT / "bench" / "results")
@@ -127,7 +139,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-foreign", type=float, default=0.5,
                         help="before each run, wait until other processes use at most this many cores (0: do not wait)")
     parser.add_argument("--quiet-timeout", type=float, default=1800.0,
-                        help="seconds to wait for quiet in total; after that, runs go ahead marked noisy")
+                        help="seconds to wait for quiet in total; after that --on-busy decides")
+    parser.add_argument("--on-busy", choices=("abort", "measure"), default="abort",
+                        help="when the quiet timeout passes: stop and keep what was measured (default), "
+                        "or measure anyway and mark the results noisy")
+    parser.add_argument("--retry-noisy", type=int, default=1,
+                        help="measure a run again (at most this many times) when other processes used more "
+                        f"than {QUIET_FOREIGN_CORES} cores during it; every attempt is kept in the JSON")
     parser.add_argument("--run-timeout", type=float, default=3600.0)
     parser.add_argument("--sample-interval", type=float, default=0.05)
     args = parser.parse_args(argv)
@@ -225,6 +243,7 @@ def run_one(impl: Implementation, item: BenchInput, run: int, scratch: Path, arg
     record = RunRecord(impl=impl.name, size=item.size, run=run, returncode=measurement.returncode,
                        wall_s=round(measurement.wall_s, 3), cpu_s=round(measurement.cpu_s, 3),
                        peak_rss_mb=round(measurement.peak_rss_mb, 1),
+                       peak_anon_rss_mb=round(measurement.peak_anon_rss_mb, 1),
                        load_before=round(measurement.load_before, 2),
                        foreign_cores=round(measurement.foreign_cores, 2), counts=counts)
     if measurement.returncode != 0 or not counts:
@@ -246,12 +265,14 @@ def summarise(records: list[RunRecord], sizes: list[int], names: list[str]) -> l
     summary = []
     for size in sizes:
         for name in names:
-            ok = [r for r in records if r.impl == name and r.size == size and r.returncode == 0 and r.counts]
-            failed = sum(1 for r in records if r.impl == name and r.size == size) - len(ok)
+            mine = [r for r in records if r.impl == name and r.size == size and not r.superseded]
+            ok = [r for r in mine if r.returncode == 0 and r.counts]
+            failed = len(mine) - len(ok)
             summary.append({
                 "impl": name, "size": size, "runs_ok": len(ok), "runs_failed": failed,
                 "wall_s": median([r.wall_s for r in ok]), "cpu_s": median([r.cpu_s for r in ok]),
                 "peak_rss_mb": median([r.peak_rss_mb for r in ok]),
+                "peak_anon_rss_mb": median([r.peak_anon_rss_mb for r in ok if r.peak_anon_rss_mb is not None]),
                 "max_foreign_cores": max((r.foreign_cores for r in ok), default=None),
                 "max_load_before": max((r.load_before for r in ok), default=None),
                 "counts": ok[-1].counts if ok else {},
@@ -280,6 +301,8 @@ def compare(summary: list[dict], sizes: list[int]) -> tuple[dict, dict, list[str
             "ours_vs_pyspark_wall": ratio(wall["ours"], wall["pyspark"]),
             "ours_vs_duckdb_wall": ratio(wall["ours"], wall["duckdb"]),
             "ours_vs_pandas_wall": ratio(wall["ours"], wall["pandas"]),
+            "variant_vs_ours_wall": ratio(wall["variant"], wall["ours"]),
+            "variant_vs_pyspark_wall": ratio(wall["variant"], wall["pyspark"]),
             "ours_vs_pyspark_cpu": ratio(cpu["ours"], cpu["pyspark"]),
             "ours_vs_duckdb_cpu": ratio(cpu["ours"], cpu["duckdb"]),
         }
@@ -289,6 +312,8 @@ def compare(summary: list[dict], sizes: list[int]) -> tuple[dict, dict, list[str
         "ours_vs_duckdb_wall_x10": ratios.get("x10", {}).get("ours_vs_duckdb_wall"),
         "ours_rss_x30_vs_x10": ratio(_cell(summary, "ours", 30, "peak_rss_mb"), _cell(summary, "ours", 10, "peak_rss_mb")),
     }
+    ratios["ours_anon_rss_x30_vs_x10"] = ratio(_cell(summary, "ours", 30, "peak_anon_rss_mb"),
+                                               _cell(summary, "ours", 10, "peak_anon_rss_mb"))
     targets = {name: {"target": limit, "value": values[name],
                       "met": None if values[name] is None else values[name] <= limit}
                for name, limit in TARGETS.items()}
@@ -315,7 +340,7 @@ def print_table(summary: list[dict], ratios: dict, targets: dict, problems: list
 
     console = Console(width=None if sys.stdout.isatty() else 150)
     table = Table(title="Batch benchmark (medians; whole process)")
-    for column in ("size", "impl", "wall s", "cpu s", "peak RSS MB", "rows curated", "dups", "runs",
+    for column in ("size", "impl", "wall s", "cpu s", "peak RSS MB", "anon MB", "rows curated", "dups", "runs",
                    "others' cores (max)", "ours / this"):
         table.add_column(column, justify="left" if column in ("size", "impl") else "right")
     for row in summary:
@@ -323,7 +348,8 @@ def print_table(summary: list[dict], ratios: dict, targets: dict, problems: list
         vs = ratio(ours_wall, row["wall_s"]) if row["impl"] != "ours" else None
         fmt = lambda v, spec: "" if v is None else format(v, spec)  # noqa: E731
         table.add_row(f"x{row['size']}", row["impl"], fmt(row["wall_s"], ".1f"), fmt(row["cpu_s"], ".1f"),
-                      fmt(row["peak_rss_mb"], ".0f"), fmt(row["counts"].get("rows_curated"), ","),
+                      fmt(row["peak_rss_mb"], ".0f"), fmt(row.get("peak_anon_rss_mb"), ".0f"),
+                      fmt(row["counts"].get("rows_curated"), ","),
                       fmt(row["counts"].get("duplicates_dropped"), ","),
                       f"{row['runs_ok']}" + (f" ({row['runs_failed']} failed)" if row["runs_failed"] else ""),
                       fmt(row["max_foreign_cores"], ".2f"), "" if vs is None else f"{vs:.2f}")
@@ -347,28 +373,13 @@ def results_path(results_dir: Path, host: str, when: datetime) -> Path:
     return path
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    args = parse_args(argv)
-    subreaper = become_subreaper()
-    started = datetime.now(timezone.utc)
-    inputs = build_inputs(args.source, args.sizes, args.scratch)
-    gate = QuietGate(args.max_load, args.max_foreign, args.quiet_timeout)
-    gate.before_all()
-    load_at_start = os.getloadavg()
-    records: list[RunRecord] = []
-    names = [n for n in IMPLEMENTATIONS if n in args.only]
-    for size in args.sizes:
-        for run in range(args.runs):
-            # Rotate the order so no implementation always runs first (cold cache) or last.
-            order = names[run % len(names):] + names[:run % len(names)]
-            for name in order:
-                gate.before_run()
-                records.append(run_one(IMPLEMENTATIONS[name], inputs[size], run, args.scratch, args))
+def build_result(args: argparse.Namespace, status: str, started: datetime, machine: dict, inputs: dict,
+                 gate: QuietGate, load_at_start: tuple, names: list[str], records: list[RunRecord],
+                 subreaper: bool) -> tuple[dict, list[dict], dict, dict, list[str]]:
     summary = summarise(records, args.sizes, names)
     ratios, targets, problems = compare(summary, args.sizes)
-    machine = machine_info()
     result = {
+        "status": status,
         "started": started.isoformat(timespec="seconds"),
         "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine,
@@ -379,8 +390,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                  "at_end": [round(v, 2) for v in os.getloadavg()],
                  "waited_for_quiet_s": round(gate.waited_s, 1),
                  # Noisy: other processes took more than QUIET_FOREIGN_CORES during some run.
-                 "noisy": gate.gave_up or any(r.foreign_cores > QUIET_FOREIGN_CORES for r in records),
-                 "max_foreign_cores": max((r.foreign_cores for r in records), default=None)},
+                 "noisy": gate.gave_up or any(r.foreign_cores > QUIET_FOREIGN_CORES
+                                              for r in records if not r.superseded),
+                 "max_foreign_cores": max((r.foreign_cores for r in records if not r.superseded), default=None),
+                 "runs_measured_again": sum(1 for r in records if r.superseded)},
         "implementations": {n: IMPLEMENTATIONS[n].description for n in names},
         "inputs": describe(inputs),
         "summary": summary,
@@ -389,11 +402,60 @@ def main(argv: Sequence[str] | None = None) -> int:
         "count_mismatches": problems,
         "runs": [asdict(r) for r in records],
     }
+    return result, summary, ratios, targets, problems
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    args = parse_args(argv)
+    subreaper = become_subreaper()
+    started = datetime.now(timezone.utc)
+    machine = machine_info()
     path = results_path(args.results_dir, machine["host"], started)
+    inputs = build_inputs(args.source, args.sizes, args.scratch)
+    gate = QuietGate(args.max_load, args.max_foreign, args.quiet_timeout)
+    gate.before_all()
+    load_at_start = os.getloadavg()
+    records: list[RunRecord] = []
+    names = [n for n in IMPLEMENTATIONS if n in args.only]
+    aborted = None
+    for size in args.sizes:
+        for run in range(args.runs):
+            # Rotate the order so no implementation always runs first (cold cache) or last.
+            order = names[run % len(names):] + names[:run % len(names)]
+            for name in order:
+                if aborted is None:
+                    gate.before_run()
+                    if gate.gave_up and args.on_busy == "abort":
+                        aborted = f"machine busy before {name} x{size} run {run}; stopped (--on-busy abort)"
+                        log.error("%s", aborted)
+                for attempt in range(args.retry_noisy + 1):
+                    if aborted is not None:
+                        break
+                    record = run_one(IMPLEMENTATIONS[name], inputs[size], run, args.scratch, args)
+                    records.append(record)
+                    if record.foreign_cores > QUIET_FOREIGN_CORES and attempt < args.retry_noisy:
+                        record.superseded = True
+                    # Written after every run, so an interrupted benchmark keeps what it measured.
+                    result = build_result(args, "running", started, machine, inputs, gate, load_at_start,
+                                          names, records, subreaper)[0]
+                    path.write_text(json.dumps(result, indent=2) + "\n")
+                    if record.foreign_cores <= QUIET_FOREIGN_CORES or attempt == args.retry_noisy:
+                        break
+                    log.warning("%s x%d run %d was disturbed (%.2f cores used elsewhere): measuring again",
+                                name, size, run, record.foreign_cores)
+                    gate.before_run()
+                    if gate.gave_up and args.on_busy == "abort":
+                        aborted = f"machine busy before {name} x{size} run {run} (retry); stopped"
+    result, summary, ratios, targets, problems = build_result(
+        args, aborted or "complete", started, machine, inputs, gate, load_at_start, names, records, subreaper)
     path.write_text(json.dumps(result, indent=2) + "\n")
     print_table(summary, ratios, targets, problems)
     print(f"results: {path}")
     failed = any(r.returncode != 0 or not r.counts for r in records)
+    if aborted:
+        print(f"INCOMPLETE: {aborted}")
+        return 3
     return 1 if failed or problems else 0
 
 

@@ -44,6 +44,9 @@ def summarise_event_log(directory: Path) -> list[dict]:
     jobs: dict[int, dict] = {}
     stage_job: dict[int, int] = {}
     task_time: dict[int, float] = defaultdict(float)
+    cpu_time: dict[int, float] = defaultdict(float)
+    gc_time: dict[int, float] = defaultdict(float)
+    shuffle_mb: dict[int, float] = defaultdict(float)
     stage_names: dict[int, str] = {}
     with open(logs[-1], encoding="utf-8") as handle:
         for line in handle:
@@ -60,6 +63,11 @@ def summarise_event_log(directory: Path) -> list[dict]:
             elif kind == "SparkListenerTaskEnd":
                 info = event["Task Info"]
                 task_time[event["Stage ID"]] += (info["Finish Time"] - info["Launch Time"]) / 1000
+                metrics = event.get("Task Metrics") or {}
+                cpu_time[event["Stage ID"]] += metrics.get("Executor CPU Time", 0) / 1e9
+                gc_time[event["Stage ID"]] += metrics.get("JVM GC Time", 0) / 1000
+                shuffle_mb[event["Stage ID"]] += (metrics.get("Shuffle Write Metrics") or {}).get(
+                    "Shuffle Bytes Written", 0) / 2**20
             elif kind == "SparkListenerStageCompleted":
                 stage_names[event["Stage Info"]["Stage ID"]] = event["Stage Info"]["Stage Name"]
     rows = []
@@ -67,6 +75,9 @@ def summarise_event_log(directory: Path) -> list[dict]:
         ran = [s for s in job["stages"] if s in task_time]
         rows.append({"job": job["job"], "call": job["description"], "wall_s": round(job.get("wall_s", 0), 2),
                      "task_s": round(sum(task_time[s] for s in ran), 2),
+                     "cpu_s": round(sum(cpu_time[s] for s in ran), 2),
+                     "gc_s": round(sum(gc_time[s] for s in ran), 2),
+                     "shuffle_write_mb": round(sum(shuffle_mb[s] for s in ran), 1),
                      "stages": [stage_names.get(s, "?") for s in ran]})
     return rows
 
@@ -117,6 +128,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                       f"{run_uri}/staged/quarantine", "quarantine_id", QUARANTINE_PARTITIONS,
                                       QUARANTINE_SCHEMA)
     staged = StagedRun(config, report, curated, quarantine)
+    with phase("quality gate (great-expectations, import included)"):
+        from ecomflow.quality import QualityGate
+
+        QualityGate()(spark, staged)
     with phase("publish (partition moves)"):
         publish_run(spark, staged)
     with phase("delete run folder"):
