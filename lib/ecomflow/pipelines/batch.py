@@ -7,7 +7,6 @@ import uuid
 from datetime import datetime, timezone
 from typing import Callable
 
-from pyspark import StorageLevel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -90,22 +89,16 @@ def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) 
 
 
 def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRun:
-    """Classify the input once, report on it, and stage both lake tables.
-
-    The classified lines are persisted (memory, spilling to disk) for the report and the two
-    staging writes, so the input is read and parsed once and nothing is written twice.
-    """
+    """Classify the input once into the run folder, report on it, and stage both lake tables."""
     run_uri = f"{config.runs_uri}/{run_id}"
-    lines = load_lines(spark, config, datetime.now(timezone.utc)).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        report = summarise_lines(lines, RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri))
-        curated = lake.stage_merge(spark, to_curated(lines), config.curated_uri, f"{run_uri}/staged/curated",
-                                   "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
-        quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri,
-                                      f"{run_uri}/staged/quarantine", "quarantine_id", QUARANTINE_PARTITIONS,
-                                      QUARANTINE_SCHEMA)
-    finally:
-        lines.unpersist()
+    load_lines(spark, config, datetime.now(timezone.utc)).write.mode("overwrite").parquet(f"{run_uri}/lines")
+    lines = spark.read.parquet(f"{run_uri}/lines")
+    report = summarise_lines(lines, RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri))
+    curated = lake.stage_merge(spark, to_curated(lines), config.curated_uri, f"{run_uri}/staged/curated",
+                               "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
+    quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri,
+                                  f"{run_uri}/staged/quarantine", "quarantine_id", QUARANTINE_PARTITIONS,
+                                  QUARANTINE_SCHEMA)
     report.partitions_written = list(curated.partitions)
     report.quarantine_partitions_written = list(quarantine.partitions)
     return StagedRun(config, report, curated, quarantine)
