@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -37,9 +36,6 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH_ITEMS = 25
 MAX_GET_ITEMS = 100
-# Calls in flight at once: BatchWriteItem chunks are independent of each
-# other (keys are deduplicated first), and a boto3 client is safe to share between threads.
-CONCURRENCY = 8
 SORT_KEY_SEPARATOR = "#"
 INVOICE_KEY: tuple[str, str] = ("InvoiceNo", "StockCode")
 CUSTOMER_KEY: tuple[str, str] = ("CustomerID", "InvoiceNo")
@@ -178,14 +174,6 @@ def dedupe_by_key(items: Iterable[Mapping[str, Any]], key: Sequence[str]) -> tup
     return list(by_key.values()), count - len(by_key)
 
 
-def concurrently(function: Callable[[Any], Any], inputs: Sequence[Any]) -> list[Any]:
-    """`function` over `inputs` with up to CONCURRENCY calls in flight; the first error is raised."""
-    if len(inputs) <= 1:
-        return [function(item) for item in inputs]
-    with ThreadPoolExecutor(min(CONCURRENCY, len(inputs)), thread_name_prefix="dynamodb") as pool:
-        return list(pool.map(function, inputs))
-
-
 def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key: Sequence[str], *,
                 retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> WriteStats:
     """Put Python `items` into `table` with BatchWriteItem: deduplicated by `key`, 25 a call, retried.
@@ -195,25 +183,22 @@ def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key
     """
     unique, folded = dedupe_by_key(items, key)
     requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in unique]
-    chunks = [requests[start:start + MAX_BATCH_ITEMS] for start in range(0, len(requests), MAX_BATCH_ITEMS)]
-
-    def write_chunk(pending: list[dict[str, Any]]) -> tuple[int, int]:
-        calls = retried = 0
+    calls = retried = 0
+    for start in range(0, len(requests), MAX_BATCH_ITEMS):
+        pending = requests[start:start + MAX_BATCH_ITEMS]
         for attempt in range(1, retry.max_attempts + 1):
             response = client.batch_write_item(RequestItems={table: pending})
             calls += 1
             pending = response.get("UnprocessedItems", {}).get(table, [])
             if not pending:
-                return calls, retried
+                break
             log.warning("batch_write_item: %d items unprocessed in %s, attempt %d of %d", len(pending), table,
                         attempt, retry.max_attempts)
             retried += len(pending)
             if attempt < retry.max_attempts:
                 sleep(retry.delay(attempt))
-        raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
-
-    done = concurrently(write_chunk, chunks)
-    calls, retried = sum(c for c, _ in done), sum(r for _, r in done)
+        if pending:
+            raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
     return WriteStats(items=len(unique), calls=calls, retried=retried, duplicates=folded)
 
 
