@@ -6,7 +6,6 @@ No pyspark here: this module runs inside the query Lambda.
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any, Mapping
 from urllib.parse import unquote
 
@@ -16,7 +15,6 @@ from ecomflow.sinks import dynamodb
 _INVOICE_NO = re.compile(r"^[A-Za-z0-9]{1,32}$")
 _STOCK_CODE = re.compile(r"^[A-Z0-9 _.\-/]{1,64}$")  # never "#", the sort key's separator
 _CUSTOMER_ID = re.compile(r"^([0-9]{1,20})(?:\.0+)?$")
-MONEY = Decimal("0.001")
 
 
 def _path_value(raw: str) -> str:
@@ -51,7 +49,8 @@ def customer_id(raw: str) -> str:
 
 
 def _money(value: Any) -> str:
-    return str(Decimal(str(value)).quantize(MONEY))
+    """Money as the exact decimal string of the curated contract (3 decimals)."""
+    return str(dynamodb.money(value))
 
 
 def line_view(item: Mapping[str, Any]) -> dict[str, Any]:

@@ -73,7 +73,7 @@ def line_sort_key(stock_code: str, record_id: str) -> str:
     return f"{stock_code}{SORT_KEY_SEPARATOR}{record_id}"
 
 
-def _money(value: Any) -> Decimal:
+def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(MONEY)
 
 
@@ -90,8 +90,8 @@ def invoice_item(line: Mapping[str, Any]) -> dict[str, Any]:
         "stock_code": line["stock_code"],
         "description": line.get("description"),
         "quantity": int(line["quantity"]),
-        "unit_price": _money(line["unit_price"]),
-        "revenue": _money(line["revenue"]),
+        "unit_price": money(line["unit_price"]),
+        "revenue": money(line["revenue"]),
         "invoice_ts": _timestamp(line["invoice_ts"]),
         "customer_id": line.get("customer_id"),
         "country": line["country"],
@@ -123,7 +123,7 @@ def merge_summary(existing: Mapping[str, Any] | None, lines: Iterable[Mapping[st
         line_count=int(summary["line_count"]) + len(new),
         item_count=len(stock_codes),
         total_quantity=int(summary["total_quantity"]) + sum(int(l["quantity"]) for l in new.values()),
-        total_revenue=_money(summary["total_revenue"]) + sum((_money(l["revenue"]) for l in new.values()),
+        total_revenue=money(summary["total_revenue"]) + sum((money(l["revenue"]) for l in new.values()),
                                                              Decimal("0.000")),
         line_types=sorted(set(summary["line_types"]) | {l["line_type"] for l in new.values()}),
         stock_codes=stock_codes,
