@@ -180,17 +180,35 @@ def classify_lines(raw: DataFrame, rules: CleaningRules) -> DataFrame:
     )
 
 
-def drop_duplicate_lines(lines: DataFrame, order_by: str = "line_no") -> DataFrame:
+def duplicate_group(raw_line: Column) -> Column:
+    """A cheap key of a raw line that is equal for any two lines `drop_duplicate_lines` may merge.
+
+    The invoice number as written: the text before the first comma, quotes removed, trimmed. Two
+    valid lines with the same `record_id` have the same `invoice_no`, which is that field trimmed
+    and unquoted (a quoted number with a comma inside still gives the same prefix); two bad lines
+    are merged only when their text is equal. So hash-partitioning the raw lines by this key puts
+    every set of duplicates in one partition, and the dedupe needs no second shuffle.
+    """
+    return F.trim(F.regexp_replace(F.substring_index(raw_line, ",", 1), '"', ""))
+
+
+def drop_duplicate_lines(lines: DataFrame, order_by: str = "line_no", within: str | None = None) -> DataFrame:
     """Keep the first of each set of exact duplicate lines; `line_count` says how many there were.
 
     Valid lines are duplicates when their `record_id` is equal, bad lines when their raw text is.
     The first one by `order_by` is kept, so lineage points at the earliest occurrence.
+
+    Args:
+        within: a column (dropped from the result) that is equal for all duplicates of a line, such
+            as `duplicate_group`; when the lines are already hash-partitioned by it, the dedupe
+            runs where the lines are, without shuffling them again.
     """
     key = F.coalesce(F.col("record_id"), F.col("quarantine_id"))
-    others = [c for c in lines.columns if c != order_by]
+    groups = [key.alias("_key")] if within is None else [F.col(within), key.alias("_key")]
+    others = [c for c in lines.columns if c not in (order_by, within)]
     first = F.min(F.struct(F.col(order_by), *[F.col(c) for c in others])).alias("_first")
     return (
-        lines.groupBy(key.alias("_key"))
+        lines.groupBy(*groups)
         .agg(first, F.count(F.lit(1)).cast(T.IntegerType()).alias("line_count"))
         .select(*[F.col(f"_first.{c}").alias(c) for c in others], "line_count")
     )

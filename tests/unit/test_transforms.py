@@ -15,6 +15,7 @@ from ecomflow.schemas import CURATED_SCHEMA, RAW_FIELDS
 from ecomflow.transforms import (
     classify_lines,
     drop_duplicate_lines,
+    duplicate_group,
     parse_raw_lines,
     to_curated,
     to_quarantine,
@@ -179,6 +180,49 @@ def test_drop_duplicate_lines_keeps_first_and_counts(spark):
     )
     actual = result.select(F.coalesce("record_id", "quarantine_id").alias("key"), "raw_line", "line_count")
     assert_df_equality(actual, expected, ignore_nullable=True)
+
+
+# The same valid line written five ways (padding, quotes, a float customer id, lower-case stock code),
+# plus a quoted invoice number holding a comma, twice with different padding.
+SAME_LINE_WRITTEN_DIFFERENTLY = [
+    "536365,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom",
+    "  536365  ,85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom",
+    '"536365",85123a,WHITE HEART,6,12/1/2010 8:26,2.55,17850.0,United Kingdom',
+    '" 536365",85123A,"WHITE HEART",6,12/1/2010 8:26,2.55,17850,United Kingdom',
+    '"536365 ",85123A, WHITE HEART ,6,12/1/2010 8:26,2.55,17850,United Kingdom',
+]
+COMMA_IN_INVOICE = [
+    '"53,6365",85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom',
+    '"  53,6365 ",85123A,WHITE HEART,6,12/1/2010 8:26,2.55,17850,United Kingdom',
+]
+
+
+def test_duplicate_group_is_equal_for_every_line_with_the_same_record_id(spark):
+    lines = spark.createDataFrame([(line,) for line in SAME_LINE_WRITTEN_DIFFERENTLY + COMMA_IN_INVOICE],
+                                  "raw_line string")
+    rows = (
+        classify_lines(parse_raw_lines(lines), RULES)
+        .select("record_id", "reason", duplicate_group(F.col("raw_line")).alias("group"))
+        .collect()
+    )
+    assert all(row["reason"] is None for row in rows)
+    groups_by_id: dict[str, set[str]] = {}
+    for row in rows:
+        groups_by_id.setdefault(row["record_id"], set()).add(row["group"])
+    assert len(groups_by_id) == 2  # the five spellings are one line, the comma invoice another
+    assert all(len(groups) == 1 for groups in groups_by_id.values())
+
+
+def test_drop_duplicate_lines_within_partitioned_groups_needs_no_second_shuffle(spark):
+    lines = spark.createDataFrame([(line, n) for n, line in enumerate(SAME_LINE_WRITTEN_DIFFERENTLY)],
+                                  "raw_line string, line_no long")
+    grouped = lines.withColumn("_group", duplicate_group(F.col("raw_line"))).repartition(4, "_group")
+    deduped = classify_lines(parse_raw_lines(grouped), RULES).transform(drop_duplicate_lines, within="_group")
+    plan = deduped._jdf.queryExecution().executedPlan().toString()
+    assert plan.count("Exchange") == 1
+    rows = deduped.collect()
+    assert [(r["invoice_no"], r["line_count"]) for r in rows] == [("536365", 5)]
+    assert "_group" not in deduped.columns
 
 
 def test_to_curated_states_the_contract_schema(spark):

@@ -19,6 +19,7 @@ from ecomflow.sinks import lake
 from ecomflow.transforms import (
     classify_lines,
     drop_duplicate_lines,
+    duplicate_group,
     parse_raw_lines,
     to_curated,
     to_quarantine,
@@ -74,17 +75,20 @@ def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
 
 
 def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) -> DataFrame:
-    """Extract and transform: the run's deduplicated, classified lines."""
+    """Extract and transform: the run's deduplicated, classified lines.
+
+    One shuffle: the raw lines are hash-partitioned by `duplicate_group`, which spreads a gzip
+    file (one partition) over every core and puts all copies of a line in the same partition, so
+    parsing, classifying and deduplicating run together where the lines are.
+    """
     raw = read_raw_lines(spark, config.input_uri, config.encoding)
-    # A gzip file is one partition; spread its lines so parsing uses every core (or executor).
-    cores = spark.sparkContext.defaultParallelism
-    if raw.rdd.getNumPartitions() < cores:
-        raw = raw.repartition(cores)
     return (
-        raw.transform(parse_raw_lines)
+        raw.withColumn("_group", duplicate_group(F.col("raw_line")))
+        .repartition("_group")
+        .transform(parse_raw_lines)
         .transform(classify_lines, config.rules)
         .transform(with_lineage, F.col("source"), ingested_at)
-        .transform(drop_duplicate_lines)
+        .transform(drop_duplicate_lines, within="_group")
     )
 
 
