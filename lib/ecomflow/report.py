@@ -7,10 +7,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column
 from pyspark.sql import functions as F
 
-from ecomflow.schemas import LINE_TYPES
+from ecomflow.schemas import LINE_TYPES, REASONS
 
 
 @dataclass
@@ -44,32 +44,31 @@ class RunReport:
         Path(path).write_text(self.to_json() + "\n", encoding="utf-8")
 
 
-def summarise_lines(lines: DataFrame, report: RunReport) -> RunReport:
-    """Fill the counts of `report` from a run's deduplicated lines (two small Spark jobs)."""
+def run_metrics() -> list[Column]:
+    """The report's counts as aggregates over a run's deduplicated lines, for `DataFrame.observe`.
+
+    Observed on the lines as the staged write consumes them, so the counts cost no Spark job.
+    """
     is_valid = F.col("reason").isNull()
-    totals = lines.agg(
-        F.sum("line_count").alias("rows_read"),
+    return [
+        F.coalesce(F.sum("line_count"), F.lit(0)).alias("rows_read"),
         F.count(F.when(is_valid, 1)).alias("rows_curated"),
         F.count(F.when(~is_valid, 1)).alias("rows_quarantined"),
-        F.sum(F.col("line_count") - 1).alias("duplicates_dropped"),
+        F.coalesce(F.sum(F.col("line_count") - 1), F.lit(0)).alias("duplicates_dropped"),
         F.sum(F.when(is_valid, F.col("revenue"))).alias("revenue_curated"),
-    ).first()
-    report.rows_read = int(totals["rows_read"] or 0)
-    report.rows_curated = int(totals["rows_curated"])
-    report.rows_quarantined = int(totals["rows_quarantined"])
-    report.duplicates_dropped = int(totals["duplicates_dropped"] or 0)
-    revenue = totals["revenue_curated"] or Decimal("0")
-    report.revenue_curated = f"{Decimal(revenue):.3f}"
-    groups = (
-        lines.groupBy(F.when(is_valid, F.lit("line_type")).otherwise(F.lit("reason")).alias("kind"),
-                      F.coalesce("line_type", "reason").alias("name"))
-        .count()
-        .collect()
-    )
-    report.line_types = {name: 0 for name in LINE_TYPES}
-    report.quarantined_by_reason = {}
-    for row in groups:
-        target = report.line_types if row["kind"] == "line_type" else report.quarantined_by_reason
-        target[row["name"]] = int(row["count"])
-    report.quarantined_by_reason = dict(sorted(report.quarantined_by_reason.items()))
+        *[F.count(F.when(F.col("line_type") == name, 1)).alias(f"line_type.{name}") for name in LINE_TYPES],
+        *[F.count(F.when(F.col("reason") == name, 1)).alias(f"reason.{name}") for name in REASONS],
+    ]
+
+
+def fill_report(report: RunReport, metrics: dict[str, object]) -> RunReport:
+    """Set the counts of `report` from the observed `run_metrics`."""
+    report.rows_read = int(metrics["rows_read"])
+    report.rows_curated = int(metrics["rows_curated"])
+    report.rows_quarantined = int(metrics["rows_quarantined"])
+    report.duplicates_dropped = int(metrics["duplicates_dropped"])
+    report.revenue_curated = f"{Decimal(metrics['revenue_curated'] or 0):.3f}"
+    report.line_types = {name: int(metrics[f"line_type.{name}"]) for name in LINE_TYPES}
+    report.quarantined_by_reason = {name: int(metrics[f"reason.{name}"]) for name in sorted(REASONS)
+                                    if metrics[f"reason.{name}"]}
     return report

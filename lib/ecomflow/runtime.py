@@ -31,6 +31,7 @@ SESSION_SETTINGS = {
     # generated code is larger than that, so with Spark's default limit (65,535) it ran interpreted.
     # At this limit Spark falls back to its (compiled) expression evaluators instead: half the time.
     "spark.sql.codegen.hugeMethodLimit": "8000",
+    "spark.sql.maxConcurrentOutputFileWriters": "32",
 }
 
 # Only for a session we start ourselves (never override what Glue configured).

@@ -7,12 +7,12 @@ import uuid
 from datetime import datetime, timezone
 from typing import Callable
 
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from ecomflow.config import BatchConfig
 from ecomflow.readers import read_raw_lines
-from ecomflow.report import RunReport, summarise_lines
+from ecomflow.report import RunReport, fill_report, run_metrics
 from ecomflow.runtime import Runtime
 from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 from ecomflow.sinks import lake
@@ -93,16 +93,24 @@ def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) 
 
 
 def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRun:
-    """Classify the input once into the run folder, report on it, and stage both lake tables."""
+    """Stage both lake tables of a run and count what it read, kept, quarantined and dropped.
+
+    One pass over the input stages the curated table, and the report's counts are observed on the
+    way. Only when that pass saw bad lines does a second one stage the quarantine table.
+    """
     run_uri = f"{config.runs_uri}/{run_id}"
-    load_lines(spark, config, datetime.now(timezone.utc)).write.mode("overwrite").parquet(f"{run_uri}/lines")
-    lines = spark.read.parquet(f"{run_uri}/lines")
-    report = summarise_lines(lines, RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri))
-    curated = lake.stage_merge(spark, to_curated(lines), config.curated_uri, f"{run_uri}/staged/curated",
-                               "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
-    quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri,
-                                  f"{run_uri}/staged/quarantine", "quarantine_id", QUARANTINE_PARTITIONS,
-                                  QUARANTINE_SCHEMA)
+    report = RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri)
+    lines = load_lines(spark, config, datetime.now(timezone.utc))
+    counts = Observation("run_report")
+    curated = lake.stage_merge(spark, to_curated(lines.observe(counts, *run_metrics())), config.curated_uri,
+                               f"{run_uri}/staged/curated", "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
+    fill_report(report, counts.get)
+    quarantine_staged_uri = f"{run_uri}/staged/quarantine"
+    if report.rows_quarantined:
+        quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri, quarantine_staged_uri,
+                                      "quarantine_id", QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA)
+    else:
+        quarantine = lake.StagedTable(quarantine_staged_uri, config.quarantine_uri, ())
     report.partitions_written = list(curated.partitions)
     report.quarantine_partitions_written = list(quarantine.partitions)
     return StagedRun(config, report, curated, quarantine)

@@ -88,31 +88,42 @@ def read_published(spark: SparkSession, uri: str, schema: T.StructType) -> DataF
     return spark.read.schema(schema).option("basePath", uri).parquet(uri)
 
 
+def _partition_order(rel: str) -> tuple[str, ...]:
+    # "year=2011/month=2" before "year=2011/month=10": values compared as zero-padded text.
+    return tuple(part.partition("=")[2].zfill(12) for part in rel.split("/"))
+
+
 def stage_merge(spark: SparkSession, new_rows: DataFrame, published_uri: str, staged_uri: str,
                 key: str, partitions: Sequence[str], schema: T.StructType) -> StagedTable:
-    """Write every partition `new_rows` touches, merged with its published rows, to `staged_uri`.
+    """Stage every partition `new_rows` touches, merged with its published rows, at `staged_uri`.
 
-    A row whose `key` is already published keeps its published version (the first one seen).
+    The new rows are written once, partitioned. A partition that is already published is then
+    rewritten as its published rows plus those new rows whose `key` it does not hold yet (a row
+    that is already published keeps its published version, the first one seen). So a run that
+    only adds partitions costs one write, and overlapping partitions cost one more, of only them.
     """
-    touched_rows = new_rows.select(*partitions).distinct().collect()
-    ordered = sorted(touched_rows, key=lambda r: tuple(str(r[c]).zfill(12) for c in partitions))
-    touched = tuple(partition_path(r.asDict(), partitions) for r in ordered)
     fs = HadoopFs(spark)
     fs.delete(staged_uri)
-    if not touched:
-        return StagedTable(staged_uri, published_uri, ())
-    existing_dirs = [p for p in touched if fs.exists(f"{published_uri}/{p}")]
-    merged = new_rows.select(*schema.fieldNames())
-    if existing_dirs:
-        existing = (
-            spark.read.schema(schema).option("basePath", published_uri)
-            .parquet(*[f"{published_uri}/{p}" for p in existing_dirs])
-            .select(*schema.fieldNames())
-        )
-        merged = existing.unionByName(merged.join(existing.select(key), on=key, how="left_anti"))
+    columns = schema.fieldNames()
+    written_uri, merged_uri = f"{staged_uri}/_new", f"{staged_uri}/_merged"
     # No shuffle by partition first: each task writes its own file per partition it holds.
-    merged.write.mode("overwrite").partitionBy(*partitions).parquet(staged_uri)
-    log.info("staged %d partitions of %s", len(touched), published_uri)
+    new_rows.select(*columns).write.mode("overwrite").partitionBy(*partitions).parquet(written_uri)
+    touched = tuple(sorted(fs.list_dirs(written_uri, len(partitions)), key=_partition_order))
+    overlapping = [p for p in touched if fs.exists(f"{published_uri}/{p}")]
+    if overlapping:
+        def read(base: str) -> DataFrame:
+            return (spark.read.schema(schema).option("basePath", base)
+                    .parquet(*[f"{base}/{p}" for p in overlapping]).select(*columns))
+
+        published = read(published_uri)
+        merged = published.unionByName(read(written_uri).join(published.select(key), on=key, how="left_anti"))
+        merged.write.mode("overwrite").partitionBy(*partitions).parquet(merged_uri)
+    for rel in touched:
+        fs.move(f"{merged_uri if rel in overlapping else written_uri}/{rel}", f"{staged_uri}/{rel}")
+    fs.delete(written_uri)
+    fs.delete(merged_uri)
+    log.info("staged %d partitions of %s (%d merged with published rows)", len(touched), published_uri,
+             len(overlapping))
     return StagedTable(staged_uri, published_uri, touched)
 
 
