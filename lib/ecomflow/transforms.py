@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -189,7 +189,7 @@ def duplicate_group(raw_line: Column) -> Column:
     are merged only when their text is equal. So hash-partitioning the raw lines by this key puts
     every set of duplicates in one partition, and the dedupe needs no second shuffle.
     """
-    return F.trim(F.regexp_replace(F.substring_index(raw_line, ",", 1), '"', ""))
+    return F.trim(F.translate(F.substring_index(raw_line, ",", 1), '"', ""))
 
 
 def drop_duplicate_lines(lines: DataFrame, order_by: str = "line_no", within: str | None = None) -> DataFrame:
@@ -203,14 +203,16 @@ def drop_duplicate_lines(lines: DataFrame, order_by: str = "line_no", within: st
             as `duplicate_group`; when the lines are already hash-partitioned by it, the dedupe
             runs where the lines are, without shuffling them again.
     """
-    key = F.coalesce(F.col("record_id"), F.col("quarantine_id"))
-    groups = [key.alias("_key")] if within is None else [F.col(within), key.alias("_key")]
-    others = [c for c in lines.columns if c not in (order_by, within)]
-    first = F.min(F.struct(F.col(order_by), *[F.col(c) for c in others])).alias("_first")
+    keys = [F.col("_key")] if within is None else [F.col(within), F.col("_key")]
+    in_order = Window.partitionBy(*keys).orderBy(F.col(order_by))
+    every_copy = in_order.rowsBetween(Window.unboundedPreceding, Window.unboundedFollowing)
+    # A window rather than min(struct(...)) over groups: one sort of the rows, no struct comparisons.
     return (
-        lines.groupBy(*groups)
-        .agg(first, F.count(F.lit(1)).cast(T.IntegerType()).alias("line_count"))
-        .select(*[F.col(f"_first.{c}").alias(c) for c in others], "line_count")
+        lines.withColumn("_key", F.coalesce(F.col("record_id"), F.col("quarantine_id")))
+        .withColumn("_nth", F.row_number().over(in_order))
+        .withColumn("line_count", F.count(F.lit(1)).over(every_copy).cast(T.IntegerType()))
+        .where(F.col("_nth") == 1)
+        .drop("_key", "_nth", order_by, *([within] if within else []))
     )
 
 

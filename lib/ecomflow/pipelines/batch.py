@@ -82,9 +82,11 @@ def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) 
     parsing, classifying and deduplicating run together where the lines are.
     """
     raw = read_raw_lines(spark, config.input_uri, config.encoding)
+    # Two tasks per core: even work per core without a long last task.
+    tasks = 2 * spark.sparkContext.defaultParallelism
     return (
         raw.withColumn("_group", duplicate_group(F.col("raw_line")))
-        .repartition("_group")
+        .repartition(tasks, "_group")
         .transform(parse_raw_lines)
         .transform(classify_lines, config.rules)
         .transform(with_lineage, F.col("source"), ingested_at)
