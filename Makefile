@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup os-deps demo test test-glue bench clean
+.PHONY: setup os-deps jvm-archive demo test test-glue bench clean
 
 $(STAMP): setup.py requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (AWS Glue 5.1 runs Python 3.11)"; exit 1; }
@@ -17,10 +17,14 @@ $(STAMP): setup.py requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
+## The local Spark driver's class archive (a faster JVM start; lib/ecomflow/jvm_archive.py).
+jvm-archive: $(STAMP)
+	$(BIN)/ecomflow jvm-archive
+
 os-deps:
 	bash scripts/install-os-deps.sh
 
-setup: os-deps $(STAMP)
+setup: os-deps $(STAMP) jvm-archive
 
 ## The main command: the whole pipeline on the embedded local stack (no AWS account).
 demo: setup

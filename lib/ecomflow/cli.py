@@ -163,6 +163,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--stream-rows", type=int, default=500, help="lines sent through the streaming path")
 
+    archive = commands.add_parser("jvm-archive", help="build the local Spark driver's class archive (a faster "
+                                  "JVM start; `make setup` runs it; ECOMFLOW_JVM_ARCHIVE=off disables it)")
+    archive.add_argument("--force", action="store_true", help="rebuild it even if it exists")
+
     from ecomflow.cli_stream import add_commands as add_stream_commands
 
     add_stream_commands(commands)  # stream, api, replay
@@ -192,6 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return query_main(args)
         if args.command == "local":
             return local_main(args)
+        if args.command == "jvm-archive":
+            from ecomflow.jvm_archive import main as jvm_archive_main
+
+            return jvm_archive_main(["--force"] if args.force else [])
         from ecomflow.cli_stream import run_command as run_stream_command
 
         handled = run_stream_command(args, glue_args)

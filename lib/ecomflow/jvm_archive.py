@@ -1,0 +1,124 @@
+"""A class-data-sharing archive for the local Spark driver: a faster JVM start, locally only.
+
+A local run starts a JVM that loads and verifies ~20,000 classes from Spark's jars, most of them
+in the first seconds and first Spark jobs of every run. JDK 13+ can record the classes a run
+loaded into an archive (AppCDS, `-XX:ArchiveClassesAtExit`) that later JVMs map instead
+(`-XX:SharedArchiveFile`). On the 2-core benchmark machine that took ~1 s off the JVM start and
+~2 s off the first jobs of the real file (docs/benchmarks.md).
+
+`make setup` builds the archive once (`ecomflow jvm-archive`) by running a small batch job in a
+child process. The archive is used only when it is complete: a JVM crashes (SIGBUS) on a truncated
+one, so it is written under a temporary name and renamed only after its JVM exited cleanly. It is
+keyed by the JDK, the Spark version and the extra jars, so a changed classpath never maps a stale
+one (the JVM would refuse it with a warning on stderr). Glue starts its own JVMs: nothing here
+applies there. `ECOMFLOW_JVM_ARCHIVE=off` disables it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+log = logging.getLogger(__name__)
+
+ENV_SWITCH = "ECOMFLOW_JVM_ARCHIVE"
+ENV_DIR = "ECOMFLOW_JVM_ARCHIVE_DIR"
+SAMPLE_ROWS = 3000
+DUMP_TIMEOUT_S = 300
+
+
+def _java() -> str:
+    java_home = os.environ.get("JAVA_HOME")
+    found = os.path.join(java_home, "bin", "java") if java_home else shutil.which("java")
+    return os.path.realpath(found) if found else "java"
+
+
+def archive_path(jars: str = "") -> Path:
+    """Where the archive of this JDK, Spark version and extra jars lives."""
+    import pyspark
+
+    key = hashlib.sha256(f"{_java()}|{pyspark.__version__}|{jars}".encode()).hexdigest()[:16]
+    directory = Path(os.environ.get(ENV_DIR) or Path.home() / ".cache" / "ecomflow")
+    return directory / f"spark-driver-{key}.jsa"
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "on").lower() not in ("off", "0", "false", "no")
+
+
+def java_options(jars: str = "") -> str:
+    """`-XX:SharedArchiveFile=...` when a complete archive exists (and archives are on), else ""."""
+    path = archive_path(jars)
+    return f"-XX:SharedArchiveFile={path}" if enabled() and path.is_file() else ""
+
+
+def build(jars: str = "", force: bool = False) -> Path | None:
+    """Build the archive (in a child process) unless it exists; returns its path, None when off.
+
+    Raises:
+        RuntimeError: the child run failed or its JVM did not exit cleanly; nothing is kept.
+    """
+    if not enabled():
+        log.info("JVM class archive is off (%s)", ENV_SWITCH)
+        return None
+    path = archive_path(jars)
+    if path.is_file() and not force:
+        log.info("JVM class archive present: %s", path)
+        return path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
+    env = {**os.environ, ENV_SWITCH: "off"}
+    done = subprocess.run([sys.executable, "-m", "ecomflow.jvm_archive", "--dump", str(partial)], env=env,
+                          check=False, timeout=DUMP_TIMEOUT_S)
+    if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
+        partial.unlink(missing_ok=True)
+        raise RuntimeError(f"building the JVM class archive failed (exit {done.returncode})")
+    partial.replace(path)
+    log.info("JVM class archive written: %s (%.0f MB)", path, path.stat().st_size / 2**20)
+    return path
+
+
+def _dump(partial: str) -> int:
+    """The child: run a small batch job with the archive recorded at exit, and wait for the JVM."""
+    from ecomflow.config import BatchConfig, to_uri
+    from ecomflow.generate import generate_file
+    from ecomflow.pipelines.batch import publish_gate, run_batch
+    from ecomflow.runtime import LOCAL_SETTINGS, build_runtime
+
+    options = f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} -Xlog:cds*=error:stderr -XX:ArchiveClassesAtExit={partial}"
+    with tempfile.TemporaryDirectory(prefix="ecomflow-jvm-archive-") as scratch:
+        sample = os.path.join(scratch, "sample.csv.gz")
+        generate_file(sample, SAMPLE_ROWS, seed=1)
+        runtime = build_runtime("jvm-archive", extra={"spark.driver.extraJavaOptions": options})
+        config = BatchConfig(input_uri=to_uri(sample), lake_uri=to_uri(os.path.join(scratch, "lake")))
+        run_batch(runtime, config, gate=publish_gate(config))
+        jvm = runtime.spark.sparkContext._gateway.proc  # the driver JVM (pyspark's java_gateway)
+        runtime.spark.stop()
+        jvm.stdin.close()  # the gateway server exits when its stdin closes; the archive is dumped then
+        return jvm.wait(timeout=DUMP_TIMEOUT_S)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="build the local Spark driver's class archive")
+    parser.add_argument("--dump", help=argparse.SUPPRESS)
+    parser.add_argument("--force", action="store_true", help="rebuild it even if it exists")
+    args = parser.parse_args(argv)
+    if args.dump:
+        return _dump(args.dump)
+    from ecomflow.runtime import LOCAL_SETTINGS
+
+    build(LOCAL_SETTINGS.get("spark.jars", ""), force=args.force)
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    sys.exit(main())
