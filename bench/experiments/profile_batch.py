@@ -1,9 +1,9 @@
-"""Where the batch core spends its time: phase timings of `stage_run`/`publish_run`, plus noop-sink probes.
+"""Where the batch core spends its time: phase timings of `stage_run`/gate/`publish_run`, plus noop probes.
 
-Runs the lib's own functions in the order `run_batch` does (read -> parse -> classify -> dedupe ->
-write run lines -> report -> stage curated -> stage quarantine -> publish), times each phase, and
-then times the transform prefix alone into Spark's `noop` sink to split reading, parsing, classifying,
-deduplicating and writing. With `--event-log DIR` the Spark event log is kept and summarised per job.
+Runs the lib's own functions in the order `run_batch` does (stage: read -> group shuffle -> parse ->
+classify -> dedupe -> staged curated with the report observed; gate; publish), times each phase, and
+then times the transform prefixes alone into Spark's `noop` sink to split reading, shuffling, parsing,
+classifying, deduplicating and writing. With `--event-log DIR` the Spark event log is kept and summarised per job.
 
     python -m bench.experiments.profile_batch --input FILE [--scratch DIR] [--event-log DIR] [--probes]
 
@@ -101,73 +101,55 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pyspark.sql import functions as F
 
         from ecomflow.config import BatchConfig, to_uri
-        from ecomflow.pipelines.batch import StagedRun, load_lines, publish_run
+        from ecomflow.pipelines.batch import load_lines, publish_run, stage_run
+        from ecomflow.quality import QualityGate
         from ecomflow.readers import read_raw_lines
-        from ecomflow.report import RunReport, summarise_lines
         from ecomflow.runtime import build_runtime
-        from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
         from ecomflow.sinks import lake
-        from ecomflow.transforms import (classify_lines, drop_duplicate_lines, parse_raw_lines, to_curated,
-                                         to_quarantine, with_lineage)
+        from ecomflow.transforms import (classify_lines, drop_duplicate_lines, duplicate_group, parse_raw_lines,
+                                         to_curated, with_lineage)
+    gate = QualityGate()  # starts importing great-expectations in the background, as the job does
     with phase("JVM start + SparkSession (build_runtime)"):
         runtime = build_runtime("profile", extra=extra)
     spark = runtime.spark
     config = BatchConfig(input_uri=to_uri(args.input), lake_uri=to_uri(str(args.scratch / "lake")))
     run_id = "profile"
-    run_uri = f"{config.runs_uri}/{run_id}"
-    with phase("read+parse+classify+dedupe -> write run lines"):
-        load_lines(spark, config, datetime.now(timezone.utc)).write.mode("overwrite").parquet(f"{run_uri}/lines")
-    lines = spark.read.parquet(f"{run_uri}/lines")
-    with phase("report (summarise_lines: 2 jobs)"):
-        report = summarise_lines(lines, RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri))
-    with phase("stage_merge curated"):
-        curated = lake.stage_merge(spark, to_curated(lines), config.curated_uri, f"{run_uri}/staged/curated",
-                                   "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
-    with phase("stage_merge quarantine"):
-        quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri,
-                                      f"{run_uri}/staged/quarantine", "quarantine_id", QUARANTINE_PARTITIONS,
-                                      QUARANTINE_SCHEMA)
-    staged = StagedRun(config, report, curated, quarantine)
-    with phase("quality gate (great-expectations, import included)"):
-        from ecomflow.quality import QualityGate
-
-        QualityGate()(spark, staged)
+    with phase("stage_run: read+group+parse+classify+dedupe -> staged curated (+ quarantine)"):
+        staged = stage_run(spark, config, run_id)
+    with phase("quality gate (great-expectations)"):
+        gate(spark, staged)
     with phase("publish (partition moves)"):
         publish_run(spark, staged)
     with phase("delete run folder"):
-        lake.HadoopFs(spark).delete(run_uri)
+        lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
     pipeline_total = sum(t for name, t in TIMINGS if name not in ("python imports (pyspark, ecomflow)",))
 
     if args.probes:
-        cores = spark.sparkContext.defaultParallelism
+        tasks = 2 * spark.sparkContext.defaultParallelism
         ingested = datetime.now(timezone.utc)
 
-        def raw():  # noqa: ANN202
+        def grouped():  # noqa: ANN202 - the raw lines as load_lines shuffles them
             frame = read_raw_lines(spark, config.input_uri, config.encoding)
-            return frame.repartition(cores) if frame.rdd.getNumPartitions() < cores else frame
+            return frame.withColumn("_group", duplicate_group(F.col("raw_line"))).repartition(tasks, "_group")
 
         def noop(frame) -> None:  # noqa: ANN001
             frame.write.format("noop").mode("overwrite").save()
 
-        with phase("probe: read only (no repartition) -> noop"):
+        with phase("probe: read only -> noop"):
             noop(read_raw_lines(spark, config.input_uri, config.encoding))
-        with phase("probe: read + repartition -> noop"):
-            noop(raw())
+        with phase("probe: read + group shuffle -> noop"):
+            noop(grouped())
         with phase("probe: + parse_raw_lines -> noop"):
-            noop(raw().transform(parse_raw_lines))
+            noop(grouped().transform(parse_raw_lines))
         with phase("probe: + classify_lines -> noop"):
-            noop(raw().transform(parse_raw_lines).transform(classify_lines, config.rules))
+            noop(grouped().transform(parse_raw_lines).transform(classify_lines, config.rules))
         with phase("probe: + lineage + drop_duplicate_lines -> noop"):
-            noop(raw().transform(parse_raw_lines).transform(classify_lines, config.rules)
-                 .transform(with_lineage, F.col("source"), ingested).transform(drop_duplicate_lines))
-        published = spark.read.parquet(config.curated_uri)
-        with phase("probe: curated -> repartition(year, month) -> parquet"):
-            published.repartition("year", "month").write.mode("overwrite").partitionBy(
-                "year", "month").parquet(str(args.scratch / "probe-repartitioned"))
-        with phase("probe: curated -> parquet (no repartition)"):
-            published.write.mode("overwrite").partitionBy("year", "month").parquet(
-                str(args.scratch / "probe-plain"))
-    result = {"input": args.input, "report": json.loads(report.to_json()),
+            noop(grouped().transform(parse_raw_lines).transform(classify_lines, config.rules)
+                 .transform(with_lineage, F.col("source"), ingested).transform(drop_duplicate_lines, within="_group"))
+        with phase("probe: load_lines -> curated parquet"):
+            to_curated(load_lines(spark, config, ingested)).write.mode("overwrite").partitionBy(
+                "year", "month").parquet(str(args.scratch / "probe-curated"))
+    result = {"input": args.input, "report": json.loads(staged.report.to_json()),
               "phases": [{"phase": n, "seconds": round(t, 2)} for n, t in TIMINGS],
               "pipeline_after_imports_s": round(pipeline_total, 2),
               "load": [round(v, 2) for v in os.getloadavg()]}

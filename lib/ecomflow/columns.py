@@ -61,7 +61,8 @@ def to_price(text: Column) -> Column:
 
 def to_customer_id(text: Column) -> Column:
     """Customer ids as digits only: `17850` and `17850.0` both give `17850`; anything else is null."""
-    return F.when(text.rlike(CUSTOMER_ID), F.regexp_extract(text, CUSTOMER_ID, 1))
+    # One regex: regexp_extract gives "" where the pattern does not match (the digits never are empty).
+    return F.nullif(F.regexp_extract(text, CUSTOMER_ID, 1), F.lit(""))
 
 
 def first_failing(rules: list[tuple[str, Column]]) -> Column:
