@@ -18,8 +18,9 @@ $(STAMP): setup.py requirements.lock
 	touch $(STAMP)
 
 ## The local Spark driver's class archive (a faster JVM start; lib/ecomflow/jvm_archive.py).
+## An optimisation only: setup goes on without it.
 jvm-archive: $(STAMP)
-	$(BIN)/ecomflow jvm-archive
+	@$(BIN)/ecomflow --log-level WARNING jvm-archive || echo "warning: no JVM class archive (local Spark starts slower)"
 
 os-deps:
 	bash scripts/install-os-deps.sh

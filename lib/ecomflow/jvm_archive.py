@@ -9,7 +9,7 @@ loaded into an archive (AppCDS, `-XX:ArchiveClassesAtExit`) that later JVMs map 
 `make setup` builds the archive once (`ecomflow jvm-archive`) by running a small batch job in a
 child process. The archive is used only when it is complete: a JVM crashes (SIGBUS) on a truncated
 one, so it is written under a temporary name and renamed only after its JVM exited cleanly. It is
-keyed by the JDK, the Spark version and the extra jars, so a changed classpath never maps a stale
+keyed by the JDK, the Spark install and version and the extra jars, so a changed classpath never maps a stale
 one (the JVM would refuse it with a warning on stderr). Glue starts its own JVMs: nothing here
 applies there. `ECOMFLOW_JVM_ARCHIVE=off` disables it.
 """
@@ -45,7 +45,9 @@ def archive_path(jars: str = "") -> Path:
     """Where the archive of this JDK, Spark version and extra jars lives."""
     import pyspark
 
-    key = hashlib.sha256(f"{_java()}|{pyspark.__version__}|{jars}".encode()).hexdigest()[:16]
+    # The JVM checks the archive's class path: the Spark install's own path is part of the key.
+    spark_home = os.path.dirname(os.path.realpath(pyspark.__file__))
+    key = hashlib.sha256(f"{_java()}|{spark_home}|{pyspark.__version__}|{jars}".encode()).hexdigest()[:16]
     directory = Path(os.environ.get(ENV_DIR) or Path.home() / ".cache" / "ecomflow")
     return directory / f"spark-driver-{key}.jsa"
 
@@ -112,6 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild it even if it exists")
     args = parser.parse_args(argv)
     if args.dump:
+        logging.getLogger().setLevel(logging.WARNING)  # the sample job's own logging is noise here
         return _dump(args.dump)
     from ecomflow.runtime import LOCAL_SETTINGS
 
