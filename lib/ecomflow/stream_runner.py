@@ -19,6 +19,7 @@ import logging
 import os
 import tempfile
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -224,6 +225,7 @@ class StreamRunner:
         """
         results: list[BatchResult] = []
         while not self.stop.is_set():
+            started = time.monotonic()
             result = self.run_once()
             if result is not None:
                 results.append(result)
@@ -234,5 +236,7 @@ class StreamRunner:
                     break
                 continue
             if not self.backlog:
-                self.stop.wait(self.config.window_seconds)
+                # A processing-time trigger, as Glue's: a batch starts one window after the previous one
+                # started, at once when that one took longer than the window.
+                self.stop.wait(max(0.0, self.config.window_seconds - (time.monotonic() - started)))
         return results

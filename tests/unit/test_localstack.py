@@ -149,6 +149,21 @@ def test_aws_clients_share_the_retry_config_and_take_the_endpoint_from_config(mo
     assert client.meta.config.retries == {"mode": "adaptive", "total_max_attempts": 10}
 
 
+def test_aws_clients_are_kept_until_the_environment_changes(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    first = aws.client("kinesis", "us-east-1")
+    assert aws.client("kinesis", "us-east-1") is first  # a Lambda reuses its client across invocations
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:2")  # another local stack
+    moved = aws.client("kinesis", "us-east-1")
+    assert moved is not first and moved.meta.endpoint_url == "http://127.0.0.1:2"
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KINESIS", "http://127.0.0.1:3")
+    assert aws.client("kinesis", "us-east-1").meta.endpoint_url == "http://127.0.0.1:3"
+    assert aws.client("kinesis", "eu-west-1") is not moved
+
+
 def test_default_region_falls_back_to_us_east_1(monkeypatch):
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)

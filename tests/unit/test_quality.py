@@ -10,7 +10,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecomflow.errors import QualityGateError
-from ecomflow.quality import QualityGate, report_problems, schema_problems, validate_curated
+from ecomflow import quality
+from ecomflow.quality import QualityGate, keys_problems, report_problems, schema_problems, validate_curated
 from ecomflow.report import RunReport
 from ecomflow.schemas import CURATED_SCHEMA
 from ecomflow.sinks.lake import StagedTable
@@ -126,3 +127,17 @@ class _StagedRun:
     def __init__(self, report: RunReport, curated: StagedTable) -> None:
         self.report = report
         self.curated = curated
+
+
+def test_key_check_settles_colliding_hashes_on_the_ids_themselves(spark, monkeypatch):
+    # Every id hashes alike, as in a 64-bit collision: the ids themselves decide.
+    monkeypatch.setattr(quality.F, "xxhash64", lambda column: F.lit(7))
+    unique = spark.createDataFrame([("a",), ("b",), (None,)], "record_id string")
+    repeated = spark.createDataFrame([("a",), ("b",), ("a",)], "record_id string")
+    assert keys_problems(unique) == []
+    assert keys_problems(repeated) == ["expect_column_values_to_be_unique(record_id)"]
+
+
+def test_key_check_ignores_nulls_and_finds_repeats(spark):
+    assert keys_problems(spark.createDataFrame([("a",), (None,), (None,)], "record_id string")) == []
+    assert keys_problems(spark.createDataFrame([("a",), ("a",)], "record_id string")) != []

@@ -5,9 +5,9 @@ with `functools.partial`) and what the local shard poller (`ecomflow.stream_runn
 reuses the batch job's transforms, so a line gets the same `record_id` and values either way:
 
     raw fields (strings) -> classify_lines -> with_lineage -> drop_duplicate_lines
+        -> DynamoDbSink (Invoice lines, Customer summaries, idempotent puts; the serving store first)
         -> save_lake (curated + quarantine, idempotent append)
-        -> save_dynamodb (Invoice lines, Customer summaries, idempotent puts)
-        -> save_redshift (MERGE by record_id)
+        -> RedshiftSink (MERGE by record_id)
 
 Every sink is idempotent, so a batch replayed after a crash (the checkpoint is committed only
 after `process_batch` returns) leaves every store as if it had run once.
@@ -187,8 +187,14 @@ class RedshiftSink:
 
 
 def default_sinks(config: StreamConfig, dynamodb_client: Any = None, redshift_target: Any = None) -> tuple[Sink, ...]:
-    """The streaming job's sinks in order: lake, DynamoDB, and Redshift where `config.redshift` is on."""
-    sinks: list[Sink] = [save_lake, DynamoDbSink(dynamodb_client)]
+    """The streaming job's sinks in order: DynamoDB, lake, and Redshift where `config.redshift` is on.
+
+    The serving store first: a line is readable through the query API as soon as DynamoDB has it,
+    without waiting for the lake's append (freshness is measured there). Redshift comes after the
+    lake, whose touched partitions the Data API path COPYs. The order changes nothing else: the
+    checkpoint moves only after every sink, and each sink is idempotent.
+    """
+    sinks: list[Sink] = [DynamoDbSink(dynamodb_client), save_lake]
     if redshift_target is None and config.redshift.enabled:
         from ecomflow.sinks.redshift import redshift_target as build_target
 
