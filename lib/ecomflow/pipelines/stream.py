@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -243,15 +244,18 @@ def process_batch(records: DataFrame, batch_id: int, config: StreamConfig,
     """
     sinks = default_sinks(config) if sinks is None else sinks
     lines = stream_lines(records, config, datetime.now(timezone.utc)).persist()
+    seconds: dict[str, float] = {}
     try:
         batch = StreamBatch(batch_id=batch_id, config=config, lines=lines)
         for sink in sinks:
+            started = time.monotonic()
             sink(batch)
+            seconds[getattr(sink, "__name__", type(sink).__name__)] = round(time.monotonic() - started, 2)
         result = summarise(batch_id, lines, batch.written)
     finally:
         lines.unpersist()
-    log.info("batch %d: %d lines, %d curated, %d quarantined, %d duplicates; written %s", batch_id,
-             result.lines, result.curated, result.quarantined, result.duplicates_dropped, result.written)
+    log.info("batch %d: %d lines, %d curated, %d quarantined, %d duplicates; written %s; seconds %s", batch_id,
+             result.lines, result.curated, result.quarantined, result.duplicates_dropped, result.written, seconds)
     return result
 
 
