@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecomflow.errors import PublishError
@@ -81,13 +80,6 @@ def partition_path(values: dict[str, object], columns: Sequence[str]) -> str:
     return "/".join(f"{c}={values[c]}" for c in columns)
 
 
-def read_published(spark: SparkSession, uri: str, schema: T.StructType) -> DataFrame | None:
-    """The published table at `uri`, or None where nothing was published yet."""
-    if not HadoopFs(spark).list_dirs(uri, 1):
-        return None
-    return spark.read.schema(schema).option("basePath", uri).parquet(uri)
-
-
 def _partition_order(rel: str) -> tuple[str, ...]:
     # "year=2011/month=2" before "year=2011/month=10": values compared as zero-padded text.
     return tuple(part.partition("=")[2].zfill(12) for part in rel.split("/"))
@@ -152,8 +144,3 @@ def read_partitions(spark: SparkSession, staged: StagedTable, schema: T.StructTy
         spark.read.schema(schema).option("basePath", base)
         .parquet(*[f"{base}/{p}" for p in staged.partitions])
     )
-
-
-def count_rows(df: DataFrame) -> int:
-    """Row count as a Python int (one Spark job)."""
-    return int(df.agg(F.count(F.lit(1))).first()[0])
