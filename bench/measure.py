@@ -70,20 +70,37 @@ class Measurement:
     stderr: str
 
 
+# A child this young that runs its parent's executable is taken for a fork that has not exec'd yet.
+FORK_AGE_S = 1.0
+
+
+def _exe(proc: psutil.Process) -> str | None:
+    try:
+        return proc.exe()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
 def _tree_rss(me: psutil.Process) -> tuple[int, int]:
     """RSS and anonymous RSS (RSS minus file-backed/shared pages) summed over our descendants.
 
-    A child with its parent's name and command line is a fork that has not exec'd yet (the JVM
-    spawns `bash`/helpers through fork or vfork): its pages are its parent's, so it is not counted
-    again. Without this, a 4.5 GB JVM that forks shows as 9 GB for a sample.
+    A fork that has not exec'd yet shows its parent's pages as its own: the JVM starts `chmod`
+    (Hadoop's local file system, for every file it writes) and other helpers through fork/vfork, and
+    for that instant a 4.5 GB JVM would count twice. So a child is skipped while it still runs its
+    parent's executable (`/proc/<pid>/exe`) and is younger than `FORK_AGE_S`; the executable is read
+    before the memory, so a child that exec'd in between is counted with its new, small RSS. (A
+    longer-lived fork of the same program, such as a pyspark worker, is counted.)
     """
     total = anon = 0
-    seen: dict[int, tuple[str, tuple[str, ...]]] = {}
+    now = time.time()
+    exes: dict[int, str | None] = {}
     for proc in me.children(recursive=True):
         try:
-            identity = (proc.name(), tuple(proc.cmdline()))
-            seen[proc.pid] = identity
-            if seen.get(proc.ppid()) == identity:
+            exe = exes[proc.pid] = _exe(proc)
+            parent = proc.ppid()
+            if parent not in exes:
+                exes[parent] = _exe(psutil.Process(parent))
+            if exe is not None and exe == exes[parent] and now - proc.create_time() < FORK_AGE_S:
                 continue
             info = proc.memory_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):

@@ -85,3 +85,36 @@ def test_replicated_lines_keep_their_type_and_stay_distinct(monkeypatch):
     assert shift_invoice(b"536365,85123A\n", 12) == b"12536365,85123A\n"
     assert shift_invoice(b"C536379,D\n", 3) == b"C3536379,D\n"
     assert shift_invoice(b"A563185,B\n", 3) == b"A3563185,B\n"
+
+
+# A process holding 256 MB that forks a child which does not exec: the fork shows the same pages.
+FORKING_CHILD = """
+import os, sys
+held = bytearray(256 * 2**20)
+for i in range(0, len(held), 4096):
+    held[i] = 1
+if os.fork() == 0:
+    sys.stdin.read()
+    os._exit(0)
+print("forked", flush=True)
+sys.stdin.read()
+"""
+
+
+@pytest.mark.parametrize("fork_age_s, counted_twice", [(3600.0, False), (0.0, True)])
+def test_tree_rss_does_not_count_a_fork_that_has_not_execd(monkeypatch, fork_age_s, counted_twice):
+    monkeypatch.syspath_prepend(str(ROOT))
+    import psutil
+
+    from bench import measure
+
+    monkeypatch.setattr(measure, "FORK_AGE_S", fork_age_s)
+    child = subprocess.Popen([sys.executable, "-c", FORKING_CHILD], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert child.stdout.readline().strip() == "forked"
+        total, _ = measure._tree_rss(psutil.Process())
+    finally:
+        child.communicate("")
+    held = 256 * 2**20
+    assert (total > 1.8 * held) is counted_twice, f"{total / 2**20:.0f} MB for a 256 MB process and its fork"
