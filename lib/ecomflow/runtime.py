@@ -61,6 +61,11 @@ LOCAL_SETTINGS = {
 # Session settings of a session we started ourselves, over SESSION_SETTINGS: our JVM compiles huge
 # methods (-XX:-DontCompileHugeMethods above), so whole-stage code generation stays on for them.
 LOCAL_SESSION_SETTINGS = {"spark.sql.codegen.hugeMethodLimit": "65535"}
+# JVM loggers a session we started turns down. Parquet's MemoryManager warns, once per writer it
+# opens, when the writers' 128 MB row-group budgets add up to more than 95 % of the heap (2 tasks x
+# 13 month partitions with a 2 GB heap) and lowers the row-group size; the files of this lake are a
+# few MB, far below either size, so nothing changes but the noise.
+LOCAL_LOG_LEVELS = {"org.apache.parquet.hadoop.MemoryManager": "ERROR"}
 # PostgreSQL's JDBC driver (Debian libpostgresql-jdbc-java) for the local Redshift stand-in: Spark's JDBC
 # source loads the driver class on the driver, so the jar goes in when the JVM starts (spark.jars).
 POSTGRES_JDBC_JAR = os.environ.get("ECOMFLOW_JDBC_JAR", "/usr/share/java/postgresql.jar")
@@ -119,6 +124,10 @@ def local_session(master: str | None = None, app_name: str = "ecomflow",
     settings = {**SESSION_SETTINGS, **(LOCAL_SESSION_SETTINGS if started_here else {})}
     for key, value in settings.items():
         spark.conf.set(key, value)
+    if started_here:
+        log4j = spark.sparkContext._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
+        for logger, level in LOCAL_LOG_LEVELS.items():
+            log4j.core.config.Configurator.setLevel(logger, log4j.Level.getLevel(level))
     return spark
 
 

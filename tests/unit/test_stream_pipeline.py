@@ -109,3 +109,46 @@ def test_glue_options_name_the_documented_arguments(config):
     assert options["startingPosition"] == "TRIM_HORIZON" and options["inferSchema"] == "false"
     assert options["schema"].startswith("`InvoiceNo` STRING") and options["classification"] == "json"
     assert options["streamName"] == "records" and options["endpointUrl"] == "https://kinesis.eu-west-1.amazonaws.com"
+
+
+def test_lanes_run_side_by_side_and_keep_their_order(spark, config):
+    # Each lane's first sink waits for the other lane's: sequential lanes would break the barrier.
+    both_started = __import__("threading").Barrier(2, timeout=30)
+    order: list[str] = []
+
+    def lane_sink(name: str):
+        def sink(batch: stream.StreamBatch) -> None:
+            if name.endswith("1"):
+                both_started.wait()
+            order.append(name)
+        sink.__name__ = name
+        return sink
+
+    lanes = stream.Concurrently([lane_sink("a1"), lane_sink("a2")], [lane_sink("b1"), lane_sink("b2")])
+    result = stream.process_batch(records(spark, LINES), 3, config, sinks=[lanes])
+
+    assert order.index("a1") < order.index("a2") and order.index("b1") < order.index("b2")
+    assert result.lines == 4
+
+
+def test_a_failing_lane_lets_the_other_finish_then_raises(spark, config):
+    finished: list[str] = []
+
+    def crash(batch: stream.StreamBatch) -> None:
+        raise RuntimeError("store down")
+
+    def slow_but_fine(batch: stream.StreamBatch) -> None:
+        batch.lines.count()
+        finished.append("fine")
+
+    with pytest.raises(RuntimeError, match="store down"):
+        stream.process_batch(records(spark, LINES), 4, config,
+                             sinks=[stream.Concurrently([crash, slow_but_fine], [slow_but_fine])])
+    assert finished == ["fine"]  # the failing lane stopped at its failure, the other lane ran to its end
+
+
+def test_default_sinks_write_dynamodb_beside_the_lake_then_redshift(config):
+    target = object()
+    (lanes,) = stream.default_sinks(config, dynamodb_client=object(), redshift_target=target)
+    names = [[getattr(sink, "__name__", type(sink).__name__) for sink in lane] for lane in lanes.lanes]
+    assert names == [["DynamoDbSink"], ["save_lake", "RedshiftSink"]]

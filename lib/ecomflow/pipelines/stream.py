@@ -4,10 +4,10 @@
 with `functools.partial`) and what the local shard poller (`ecomflow.stream_runner`) calls. It
 reuses the batch job's transforms, so a line gets the same `record_id` and values either way:
 
-    raw fields (strings) -> classify_lines -> with_lineage -> drop_duplicate_lines
-        -> DynamoDbSink (Invoice lines, Customer summaries, idempotent puts; the serving store first)
-        -> save_lake (curated + quarantine, idempotent append)
-        -> RedshiftSink (MERGE by record_id)
+    raw fields (strings) -> classify_lines -> with_lineage -> drop_duplicate_lines (cached, counted)
+        -> at the same time: DynamoDbSink (Invoice lines, Customer summaries, idempotent puts)
+                         and  save_lake (curated + quarantine, idempotent append)
+                              -> RedshiftSink (MERGE by record_id)
 
 Every sink is idempotent, so a batch replayed after a crash (the checkpoint is committed only
 after `process_batch` returns) leaves every store as if it had run once.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from functools import partial
@@ -101,6 +102,7 @@ class StreamBatch:
     lines: DataFrame
     curated_touched: tuple[str, ...] = ()
     written: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # per sink, for the batch log
 
     @property
     def curated(self) -> DataFrame:
@@ -116,6 +118,38 @@ class StreamBatch:
 
 
 Sink = Callable[[StreamBatch], None]
+
+
+def run_sinks(sinks: Sequence[Sink], batch: StreamBatch) -> None:
+    """Run `sinks` one after the other on `batch`, timing each (`batch.seconds`); the first error stops them."""
+    for sink in sinks:
+        started = time.monotonic()
+        sink(batch)
+        batch.seconds[getattr(sink, "__name__", type(sink).__name__)] = round(time.monotonic() - started, 2)
+
+
+class Concurrently:
+    """A sink made of independent lanes that run at the same time, each running its sinks in order.
+
+    The stores of a micro-batch do not depend on each other (only Redshift's Data API path needs the
+    lake's touched partitions, so it shares the lake's lane), and most of a sink's time is spent
+    waiting on its store: side by side, a batch takes as long as its slowest lane, not the sum.
+    Spark runs jobs submitted from several threads concurrently.
+
+    Every lane runs to its end even when another fails; then the first failure (in lane order) is
+    raised, so the batch is not committed and is replayed whole, which the idempotent sinks allow.
+    """
+
+    def __init__(self, *lanes: Sequence[Sink]) -> None:
+        self.lanes = tuple(tuple(lane) for lane in lanes if lane)
+        self.__name__ = "Concurrently"
+
+    def __call__(self, batch: StreamBatch) -> None:
+        with ThreadPoolExecutor(max_workers=max(1, len(self.lanes)), thread_name_prefix="sink-lane") as pool:
+            futures = [pool.submit(run_sinks, lane, batch) for lane in self.lanes]
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            raise errors[0]
 
 
 def save_lake(batch: StreamBatch) -> None:
@@ -161,8 +195,9 @@ class DynamoDbSink:
     def __call__(self, batch: StreamBatch) -> None:
         from ecomflow.sinks import dynamodb
 
-        # Micro-batches are small: the driver writes them (one client, one retry budget).
-        lines = (row.asDict() for row in dynamodb_rows(batch.curated).toLocalIterator())
+        # Micro-batches are small: the driver writes them (one client, one retry budget). One collect
+        # is one Spark job (toLocalIterator runs a job per partition, one after the other).
+        lines = (row.asDict() for row in dynamodb_rows(batch.curated).collect())
         stats = dynamodb.save_lines(self.client, batch.config.invoice_table, batch.config.customer_table, lines)
         batch.written.update(dynamodb_items=stats.items)
 
@@ -188,21 +223,21 @@ class RedshiftSink:
 
 
 def default_sinks(config: StreamConfig, dynamodb_client: Any = None, redshift_target: Any = None) -> tuple[Sink, ...]:
-    """The streaming job's sinks in order: DynamoDB, lake, and Redshift where `config.redshift` is on.
+    """The streaming job's sinks: DynamoDB, side by side with the lake then Redshift (where on).
 
-    The serving store first: a line is readable through the query API as soon as DynamoDB has it,
-    without waiting for the lake's append (freshness is measured there). Redshift comes after the
-    lake, whose touched partitions the Data API path COPYs. The order changes nothing else: the
-    checkpoint moves only after every sink, and each sink is idempotent.
+    DynamoDB does not wait for the lake's append: a line is readable through the query API as soon
+    as DynamoDB has it (freshness is measured there). Redshift comes after the lake, whose touched
+    partitions the Data API path COPYs. The checkpoint moves only after every sink, and each sink is
+    idempotent.
     """
-    sinks: list[Sink] = [DynamoDbSink(dynamodb_client), save_lake]
+    lake_lane: list[Sink] = [save_lake]
     if redshift_target is None and config.redshift.enabled:
         from ecomflow.sinks.redshift import redshift_target as build_target
 
         redshift_target = build_target(config.redshift)
     if redshift_target is not None:
-        sinks.append(RedshiftSink(redshift_target))
-    return tuple(sinks)
+        lake_lane.append(RedshiftSink(redshift_target))
+    return (Concurrently([DynamoDbSink(dynamodb_client)], lake_lane),)
 
 
 # --- the batch function ------------------------------------------------------------------------
@@ -219,16 +254,14 @@ class BatchResult:
     written: dict[str, int]
 
 
-def summarise(batch_id: int, lines: DataFrame, written: dict[str, int]) -> BatchResult:
-    """Count the batch's lines in one Spark job."""
+def count_lines(lines: DataFrame) -> tuple[int, int, int]:
+    """Lines read, curated and quarantined, in one Spark job."""
     row = lines.agg(
         F.sum("line_count").alias("read"),
         F.count(F.when(F.col("reason").isNull(), 1)).alias("curated"),
         F.count(F.when(F.col("reason").isNotNull(), 1)).alias("quarantined"),
     ).first()
-    read = int(row["read"] or 0)
-    curated, quarantined = int(row["curated"]), int(row["quarantined"])
-    return BatchResult(batch_id, read, curated, quarantined, read - curated - quarantined, dict(written))
+    return int(row["read"] or 0), int(row["curated"]), int(row["quarantined"])
 
 
 def process_batch(records: DataFrame, batch_id: int, config: StreamConfig,
@@ -244,18 +277,18 @@ def process_batch(records: DataFrame, batch_id: int, config: StreamConfig,
     """
     sinks = default_sinks(config) if sinks is None else sinks
     lines = stream_lines(records, config, datetime.now(timezone.utc)).persist()
-    seconds: dict[str, float] = {}
     try:
-        batch = StreamBatch(batch_id=batch_id, config=config, lines=lines)
-        for sink in sinks:
-            started = time.monotonic()
-            sink(batch)
-            seconds[getattr(sink, "__name__", type(sink).__name__)] = round(time.monotonic() - started, 2)
-        result = summarise(batch_id, lines, batch.written)
+        started = time.monotonic()
+        read, curated, quarantined = count_lines(lines)  # also fills the cache every sink reads
+        batch = StreamBatch(batch_id=batch_id, config=config, lines=lines,
+                            seconds={"clean": round(time.monotonic() - started, 2)})
+        run_sinks(sinks, batch)
     finally:
         lines.unpersist()
+    result = BatchResult(batch_id, read, curated, quarantined, read - curated - quarantined, dict(batch.written))
     log.info("batch %d: %d lines, %d curated, %d quarantined, %d duplicates; written %s; seconds %s", batch_id,
-             result.lines, result.curated, result.quarantined, result.duplicates_dropped, result.written, seconds)
+             result.lines, result.curated, result.quarantined, result.duplicates_dropped, result.written,
+             batch.seconds)
     return result
 
 
