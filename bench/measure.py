@@ -89,7 +89,8 @@ def _tree_rss(me: psutil.Process) -> tuple[int, int]:
     for that instant a 4.5 GB JVM would count twice. So a child is skipped while it still runs its
     parent's executable (`/proc/<pid>/exe`) and is younger than `FORK_AGE_S`; the executable is read
     before the memory, so a child that exec'd in between is counted with its new, small RSS. (A
-    longer-lived fork of the same program, such as a pyspark worker, is counted.)
+    longer-lived fork of the same program, such as a pyspark worker, is counted, and so is the
+    measured command itself: it runs the harness's Python, but the harness is not counted.)
     """
     total = anon = 0
     now = time.time()
@@ -100,7 +101,8 @@ def _tree_rss(me: psutil.Process) -> tuple[int, int]:
             parent = proc.ppid()
             if parent not in exes:
                 exes[parent] = _exe(psutil.Process(parent))
-            if exe is not None and exe == exes[parent] and now - proc.create_time() < FORK_AGE_S:
+            if (parent != me.pid and exe is not None and exe == exes[parent]
+                    and now - proc.create_time() < FORK_AGE_S):
                 continue
             info = proc.memory_info()
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):

@@ -12,8 +12,11 @@
    of the ingest phase's stream runs through the whole pipeline into its own lake and tables, so the
    JVM and every sink are warm (as in a streaming job that has been running for a while).
 
-Everything runs on a temporary local stack (moto server, PostgreSQL) on 127.0.0.1; the results go
-to `bench/results/<date>-<host>-stream.json` and a table on stdout.
+Everything runs on a temporary local stack (moto server, PostgreSQL) on 127.0.0.1. The API (both
+Lambda handlers behind the local HTTP adapter, `ecomflow api`) runs in a process of its own, as API
+Gateway and Lambda do on AWS, so its handlers do not share an interpreter with the stream job's
+driver; `--api-in-process` serves it from a thread of this process instead. The results go to
+`bench/results/<date>-<host>-stream.json` and a table on stdout.
 """
 
 from __future__ import annotations
@@ -21,16 +24,20 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import socket
-import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from rich.console import Console
 from rich.table import Table
@@ -80,6 +87,43 @@ def line_key(record: dict[str, str]) -> tuple:
     return tuple(values)
 
 
+@contextmanager
+def api_server(in_process: bool, log_file: Path, timeout: float = 60.0) -> Iterator[str]:
+    """The local API's base URL, for the stream and tables the Lambda environment names."""
+    if in_process:
+        from ecomflow.api_local import start_api
+
+        api = start_api()
+        try:
+            yield api.url
+        finally:
+            api.stop()
+        return
+    from ecomflow.localstack import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with open(log_file, "ab") as log_out:
+        child = subprocess.Popen([sys.executable, "-m", "ecomflow.cli", "--log-level", "WARNING", "api", "--port",
+                                  str(port)], stdout=subprocess.DEVNULL, stderr=log_out, env=dict(os.environ))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/invoices/0", timeout=2).close()
+                break
+            except urllib.error.HTTPError:  # it answers (404: no such invoice)
+                break
+            except OSError:
+                if child.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the local API did not start (see {log_file})") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+
+
 def percentile(values: list[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(share * len(ordered)) - 1))]
@@ -100,14 +144,16 @@ class FreshnessWatcher:
 
     A sample is (invoice, lines it must show, accepted at); its freshness is the first time the GET
     shows them, minus the accepted time. Micro-batches make samples visible in the order they were
-    posted, so only the oldest unseen sample is polled (every `interval` s), and once it shows, the
-    next ones are checked at once. The watcher's own load stays at a few GETs a second: each GET is a
-    DynamoDB Query, which moto answers by scanning the table, and polling every sample would
-    compete with the very writes being measured.
+    posted, so only the oldest unseen sample is polled, and once it shows, the next ones are checked
+    at once. Each GET is a DynamoDB Query, which moto answers by scanning the whole table (60 ms at
+    6,000 items, 200 ms at 20,000), so polling at a fixed pace would take more and more of the local
+    DynamoDB from the very writes being measured: after a GET that did not show its sample the
+    watcher waits `interval` s or `share` times as long as that GET took, whichever is longer, which
+    keeps its part of moto's time under 1 / (1 + share) and its resolution at the GET's cost.
     """
 
-    def __init__(self, url: str, timeout: float = 120.0, interval: float = 0.2) -> None:
-        self.url, self.timeout, self.interval = url, timeout, interval
+    def __init__(self, url: str, timeout: float = 120.0, interval: float = 0.2, share: float = 2.0) -> None:
+        self.url, self.timeout, self.interval, self.share = url, timeout, interval, share
         self.pending: list[tuple[str, int, float]] = []
         self.latencies: list[float] = []
         self.missing = 0
@@ -136,6 +182,7 @@ class FreshnessWatcher:
                 time.sleep(self.interval)
                 continue
             invoice, lines, accepted = oldest
+            asked = time.monotonic()
             if visible_lines(self.url, invoice) >= lines:
                 seen = time.monotonic()
                 self.latencies.append(seen - accepted)
@@ -143,7 +190,7 @@ class FreshnessWatcher:
             elif time.monotonic() - accepted > self.timeout:
                 self.missing += 1
             else:
-                time.sleep(self.interval)
+                time.sleep(max(self.interval, self.share * (time.monotonic() - asked)))
                 continue
             with self._lock:
                 self.pending.pop(0)
@@ -170,8 +217,12 @@ def bench_stream(url: str, records: list[dict[str, str]], rate: float, runner: A
         invoice = batch[-1]["InvoiceNo"].strip()
         lines = len(expected[invoice])
         watcher.add(invoice, lines, post(url, batch))
+        if index == 0:
+            log.info("first POST accepted at +%.2fs", time.monotonic() - started)
     produced = time.monotonic()
+    log.info("production done at +%.2fs", produced - started)
     watcher.finish()
+    log.info("last sample seen at +%.2fs", watcher.last_seen - started)
     runner.stop.set()
     runner_thread.join(timeout=120)
     latencies = watcher.latencies
@@ -192,15 +243,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2_500.0)
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--api-in-process", action="store_true",
+                        help="serve the API from a thread of this process (default: a process of its own)")
     parser.add_argument("--request-records", type=int, default=BATCH,
                         help=f"records per POST while streaming (at most {BATCH}; one freshness sample each)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("ecomflow.pipelines.stream").setLevel(logging.INFO)  # per-batch counts and sink seconds
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+    for name in ("bench.stream", "ecomflow.pipelines.stream", "ecomflow.stream_runner"):  # per batch: poll, counts, sinks
+        logging.getLogger(name).setLevel(logging.INFO)
 
     from ecomflow import localstack
-    from ecomflow.api_local import start_api
     from ecomflow.cli_stream import create_resources
     from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
     from ecomflow.runtime import local_session
@@ -210,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
     records = load_records(args.input, args.records)
     work = Path(tempfile.mkdtemp(prefix="ecomflow-stream-bench-"))
     results: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "input": str(args.input), "window_seconds": args.window}
+                               "input": str(args.input), "window_seconds": args.window,
+                               "api": "in-process" if args.api_in_process else "own process"}
     if not 1 <= args.request_records <= BATCH:
         parser.error(f"--request-records must be 1..{BATCH}")
     with localstack.temporary_stack() as endpoints, localstack.stack_environment(endpoints):
@@ -218,11 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         redshift = RedshiftSettings(mode="postgres", dsn=endpoints.postgres.dsn)
         with lambda_environment("bench-ingest", "BenchInvoiceI", "BenchCustomerI"):
             create_resources("bench-ingest", "BenchInvoiceI", "BenchCustomerI")
-            api = start_api()
-            try:
-                results["ingest"] = bench_ingest(api.url, records, args.clients)
-            finally:
-                api.stop()
+            with api_server(args.api_in_process, work / "api.log") as url:
+                results["ingest"] = bench_ingest(url, records, args.clients)
             # Warm-up: one micro-batch of what the ingest phase sent, through every sink, elsewhere.
             warm = StreamConfig(stream_name="bench-ingest", lake_uri=to_uri(str(work / "warm-lake")),
                                 checkpoint_uri=str(work / "warm-checkpoint"), window_seconds=args.window,
@@ -236,11 +287,8 @@ def main(argv: list[str] | None = None) -> int:
                                   invoice_table="BenchInvoice", customer_table="BenchCustomer",
                                   max_records_per_shard=10_000, redshift=redshift)
             runner = StreamRunner(spark, config)
-            api = start_api()
-            try:
-                results["stream"] = bench_stream(api.url, records, args.rate, runner, args.request_records)
-            finally:
-                api.stop()
+            with api_server(args.api_in_process, work / "api.log") as url:
+                results["stream"] = bench_stream(url, records, args.rate, runner, args.request_records)
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out = args.out or ROOT / "bench" / "results" / f"{datetime.now():%Y-%m-%d}-{socket.gethostname()}-stream.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

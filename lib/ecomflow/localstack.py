@@ -458,7 +458,7 @@ def _start_moto(settings: StackSettings, port: int) -> MotoEndpoint:
     log_file = settings.state_dir / "moto.log"
     with open(log_file, "wb") as out:  # one run per log: moto logs every request
         child = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(port)],
+            [sys.executable, "-m", "ecomflow.moto_server", "-H", HOST, "-p", str(port)],  # moto, patched
             stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True,  # survives the CLI call and its terminal's Ctrl-C
         )

@@ -205,13 +205,18 @@ class StreamRunner:
     def run_once(self) -> BatchResult | None:
         """Process what arrived since the checkpoint as one micro-batch; None when nothing did."""
         checkpoint = self.store.load(self.config.stream_name)
+        started = time.monotonic()
         records = self.poller.poll(checkpoint.positions)
         self.backlog = bool(records) and max(
             sum(1 for r in records if r.shard_id == shard) for shard in {r.shard_id for r in records}
         ) >= self.config.max_records_per_shard
         if not records:
             return None
-        result = process_batch(records_frame(self.spark, records), checkpoint.batch_id, self.config, self.sinks)
+        polled = time.monotonic()
+        frame = records_frame(self.spark, records)
+        log.info("batch %d: %d records polled in %.2fs, framed in %.2fs", checkpoint.batch_id, len(records),
+                 polled - started, time.monotonic() - polled)
+        result = process_batch(frame, checkpoint.batch_id, self.config, self.sinks)
         # Only now, with every sink done, does the position move.
         self.store.commit(Checkpoint(self.config.stream_name, checkpoint.batch_id + 1,
                                      advance(checkpoint.positions, records)))

@@ -147,8 +147,27 @@ def test_a_failing_lane_lets_the_other_finish_then_raises(spark, config):
     assert finished == ["fine"]  # the failing lane stopped at its failure, the other lane ran to its end
 
 
-def test_default_sinks_write_dynamodb_beside_the_lake_then_redshift(config):
-    target = object()
-    (lanes,) = stream.default_sinks(config, dynamodb_client=object(), redshift_target=target)
-    names = [[getattr(sink, "__name__", type(sink).__name__) for sink in lane] for lane in lanes.lanes]
-    assert names == [["DynamoDbSink"], ["save_lake", "RedshiftSink"]]
+class DataApiLikeTarget:  # COPYs the lake's touched partitions: must follow the lake
+    def upsert_partitions(self, spark, curated_uri, partitions): ...
+
+
+class PostgresLikeTarget(DataApiLikeTarget):  # MERGEs the batch's own rows: needs nothing of the lake
+    def upsert_frame(self, df): ...
+
+
+@pytest.mark.parametrize("target, lanes", [
+    (DataApiLikeTarget(), [["DynamoDbSink"], ["save_lake", "RedshiftSink"]]),
+    (PostgresLikeTarget(), [["DynamoDbSink"], ["save_lake"], ["RedshiftSink"]]),
+])
+def test_default_sinks_run_side_by_side_and_redshift_after_the_lake_only_when_it_copies_it(config, target, lanes):
+    (concurrently,) = stream.default_sinks(config, dynamodb_client=object(), redshift_target=target)
+    names = [[getattr(sink, "__name__", type(sink).__name__) for sink in lane] for lane in concurrently.lanes]
+    assert names == lanes
+
+
+def test_a_batch_is_counted_per_partition_it_touches(spark, config):
+    lines = stream.stream_lines(records(spark, LINES + LINES[:1]), config, __import__("datetime").datetime.now())
+    counts = stream.count_partitions(lines)
+    assert (counts.read, counts.curated, counts.quarantined) == (5, 3, 1)
+    assert counts.curated_touched == ("year=2010/month=12",)
+    assert counts.quarantine_touched == ("reason=zero_quantity",)

@@ -14,7 +14,8 @@ Layout (keys are strings; `C536379` is an invoice number):
   a customer have no summary.
 
 Writes go through BatchWriteItem: keys deduplicated first (AWS rejects a batch that names a key
-twice), chunks of 25, `UnprocessedItems` re-sent with backoff.
+twice), chunks of 25, `UnprocessedItems` re-sent with backoff; with `workers` > 1 the chunks are
+sent by that many threads at once (boto3 clients are thread-safe; each chunk keeps its own retries).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -175,31 +177,41 @@ def dedupe_by_key(items: Iterable[Mapping[str, Any]], key: Sequence[str]) -> tup
 
 
 def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key: Sequence[str], *,
-                retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> WriteStats:
+                retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep,
+                workers: int = 1) -> WriteStats:
     """Put Python `items` into `table` with BatchWriteItem: deduplicated by `key`, 25 a call, retried.
+
+    `workers` chunks are in flight at once (1: one after the other).
 
     Raises:
         DeliveryError: some items were still unprocessed after `retry.max_attempts` attempts.
     """
     unique, folded = dedupe_by_key(items, key)
     requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in unique]
-    calls = retried = 0
-    for start in range(0, len(requests), MAX_BATCH_ITEMS):
-        pending = requests[start:start + MAX_BATCH_ITEMS]
+    chunks = [requests[start:start + MAX_BATCH_ITEMS] for start in range(0, len(requests), MAX_BATCH_ITEMS)]
+
+    def send(pending: list[dict[str, Any]]) -> tuple[int, int]:
+        calls = retried = 0
         for attempt in range(1, retry.max_attempts + 1):
             response = client.batch_write_item(RequestItems={table: pending})
             calls += 1
             pending = response.get("UnprocessedItems", {}).get(table, [])
             if not pending:
-                break
+                return calls, retried
             log.warning("batch_write_item: %d items unprocessed in %s, attempt %d of %d", len(pending), table,
                         attempt, retry.max_attempts)
             retried += len(pending)
             if attempt < retry.max_attempts:
                 sleep(retry.delay(attempt))
-        if pending:
-            raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
-    return WriteStats(items=len(unique), calls=calls, retried=retried, duplicates=folded)
+        raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
+
+    if workers > 1 and len(chunks) > 1:
+        with ThreadPoolExecutor(min(workers, len(chunks)), thread_name_prefix=f"write-{table}") as pool:
+            sent = list(pool.map(send, chunks))  # the first chunk's error is raised once all have ended
+    else:
+        sent = [send(chunk) for chunk in chunks]
+    return WriteStats(items=len(unique), calls=sum(c for c, _ in sent), retried=sum(r for _, r in sent),
+                      duplicates=folded)
 
 
 def query_items(client: Any, table: str, key_condition: str, values: Mapping[str, Any],
@@ -228,20 +240,24 @@ def customer_invoices(client: Any, table: str, customer_id: str) -> list[dict[st
 
 
 def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iterable[Mapping[str, Any]], *,
-               retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> WriteStats:
+               retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep,
+               workers: int = 1) -> WriteStats:
     """Write curated lines to `Invoice`, then count them into the `Customer` summaries of their invoices.
+
+    `workers`: BatchWriteItem calls in flight at once (`write_items`).
 
     One writer per invoice is assumed (an invoice's records share a Kinesis partition key, hence a
     shard, hence one micro-batch at a time), so the read of a summary and its write cannot race.
     """
     items = [invoice_item(line) for line in lines]
-    stats = write_items(client, invoice_table, items, INVOICE_KEY, retry=retry, sleep=sleep)
+    stats = write_items(client, invoice_table, items, INVOICE_KEY, retry=retry, sleep=sleep, workers=workers)
     groups = customer_groups(items)
     existing = {(i["CustomerID"], i["InvoiceNo"]): i for i in get_items(
         client, customer_table, [{"CustomerID": c, "InvoiceNo": n} for c, n in groups])}
     merged = (merge_summary(existing.get(key), lines) for key, lines in groups.items())
     summaries = [summary for summary in merged if summary is not None]
-    stats = stats + write_items(client, customer_table, summaries, CUSTOMER_KEY, retry=retry, sleep=sleep)
+    stats = stats + write_items(client, customer_table, summaries, CUSTOMER_KEY, retry=retry, sleep=sleep,
+                                workers=workers)
     log.info("DynamoDB: %d lines to %s, %d summaries to %s", len(items), invoice_table, len(summaries),
              customer_table)
     return stats

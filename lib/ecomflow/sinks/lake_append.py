@@ -64,11 +64,18 @@ def _list_files(spark: SparkSession, uri: str) -> list[str]:
     return sorted(n for n in names if not n.startswith(("_", ".")))
 
 
+def touched_partitions(rows: DataFrame, partitions: Sequence[str]) -> tuple[str, ...]:
+    """The partitions `rows` falls in (a Spark job), as relative paths."""
+    return tuple(sorted(partition_path(r.asDict(), partitions) for r in rows.select(*partitions).distinct().collect()))
+
+
 def new_rows(spark: SparkSession, rows: DataFrame, table_uri: str, key: str, partitions: Sequence[str],
-             schema: T.StructType) -> tuple[DataFrame, tuple[str, ...]]:
-    """The rows of `rows` whose `key` is not yet in the table, and the partitions `rows` touches."""
-    touched_rows = rows.select(*partitions).distinct().collect()
-    touched = tuple(sorted(partition_path(r.asDict(), partitions) for r in touched_rows))
+             schema: T.StructType, touched: Sequence[str] | None = None) -> tuple[DataFrame, tuple[str, ...]]:
+    """The rows of `rows` whose `key` is not yet in the table, and the partitions `rows` touches.
+
+    `touched`, where the caller already knows it, saves the Spark job that finds it.
+    """
+    touched = touched_partitions(rows, partitions) if touched is None else tuple(touched)
     fs = HadoopFs(spark)
     existing = [p for p in touched if fs.exists(f"{table_uri}/{p}")]
     if not existing:
@@ -81,12 +88,15 @@ def new_rows(spark: SparkSession, rows: DataFrame, table_uri: str, key: str, par
 
 
 def append_new_rows(spark: SparkSession, rows: DataFrame, table_uri: str, staging_uri: str, key: str,
-                    partitions: Sequence[str], schema: T.StructType) -> AppendResult:
+                    partitions: Sequence[str], schema: T.StructType,
+                    touched: Sequence[str] | None = None) -> AppendResult:
     """Append the rows of `rows` that the table does not hold yet; safe to repeat (see the module doc).
 
-    `rows` must have one row per `key` (the streaming pipeline deduplicates before this).
+    `rows` must have one row per `key` (the streaming pipeline deduplicates before this). `touched`
+    names the partitions `rows` falls in, where the caller knows them (no rows: nothing is done).
     """
-    fresh, touched = new_rows(spark, rows.select(*schema.fieldNames()), table_uri, key, partitions, schema)
+    fresh, touched = new_rows(spark, rows.select(*schema.fieldNames()), table_uri, key, partitions, schema,
+                              touched)
     fs = HadoopFs(spark)
     fs.delete(staging_uri)
     if not touched:
