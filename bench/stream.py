@@ -15,8 +15,7 @@
 Everything runs on a temporary local stack (moto server, PostgreSQL) on 127.0.0.1. The API (both
 Lambda handlers behind the local HTTP adapter, `ecomflow api`) runs in a process of its own, as API
 Gateway and Lambda do on AWS, so its handlers do not share an interpreter with the stream job's
-driver; `--api-in-process` serves it from a thread of this process instead. The results go to
-`bench/results/<date>-<host>-stream.json` and a table on stdout.
+driver. The results go to `bench/results/<date>-<host>-stream.json` and a table on stdout.
 """
 
 from __future__ import annotations
@@ -88,17 +87,8 @@ def line_key(record: dict[str, str]) -> tuple:
 
 
 @contextmanager
-def api_server(in_process: bool, log_file: Path, timeout: float = 60.0) -> Iterator[str]:
-    """The local API's base URL, for the stream and tables the Lambda environment names."""
-    if in_process:
-        from ecomflow.api_local import start_api
-
-        api = start_api()
-        try:
-            yield api.url
-        finally:
-            api.stop()
-        return
+def api_server(log_file: Path, timeout: float = 60.0) -> Iterator[str]:
+    """`ecomflow api` in a process of its own, for the stream and tables the Lambda environment names."""
     from ecomflow.localstack import free_port
 
     port = free_port()
@@ -144,18 +134,19 @@ class FreshnessWatcher:
 
     A sample is (invoice, lines it must show, accepted at); its freshness is the time of the first
     GET answer that shows them, minus the accepted time. Micro-batches make samples visible roughly
-    in the order they were posted, so while nothing shows only the oldest unseen sample is polled;
-    once one shows, a micro-batch has landed and the next `wave` samples are asked at once (again
+    in the order they were posted, so only the oldest unseen sample is polled, every `interval` s;
+    once it shows, a micro-batch has landed and the next `wave` samples are asked at once (again
     while every one asked shows), so a batch that brings many samples is seen when it landed, not
-    one GET after another.
+    one GET after another (`wave` 1, the default: one after another, the finest resolution). A wave
+    that finds some samples not visible yet goes back to the oldest.
 
-    Each GET is a DynamoDB Query. Whenever a round finds a sample not yet visible the watcher waits
-    `interval` s or `share` times as long as that round took, whichever is longer, which keeps its
-    part of the local DynamoDB's time under 1 / (1 + share) when Queries are slow.
+    Each GET is a DynamoDB Query. After a round that shows nothing the watcher waits `interval` s
+    or `share` times as long as that round took, whichever is longer, which keeps its part of the
+    local DynamoDB's time under 1 / (1 + share) when Queries are slow.
     """
 
     def __init__(self, url: str, timeout: float = 120.0, interval: float = 0.2, share: float = 2.0,
-                 wave: int = 16) -> None:
+                 wave: int = 1) -> None:
         self.url, self.timeout, self.interval, self.share, self.wave = url, timeout, interval, share, wave
         self.pending: list[tuple[str, int, float]] = []
         self.latencies: list[float] = []
@@ -203,13 +194,15 @@ class FreshnessWatcher:
                         done.append(sample)
                 with self._lock:
                     self.pending = [s for s in self.pending if s not in done]
-                asked_for = self.wave if done else 1
-                if len(done) < len(samples):  # caught up with what has landed: wait before asking again
-                    time.sleep(max(self.interval, self.share * (time.monotonic() - asked)))
+                if len(done) == len(samples):  # all shown: a batch has landed, ask the next wave at once
+                    asked_for = self.wave
+                    continue
+                asked_for = 1  # caught up with what has landed: back to the oldest sample
+                time.sleep(self.interval if done else max(self.interval, self.share * (time.monotonic() - asked)))
 
 
 def bench_stream(url: str, records: list[dict[str, str]], rate: float, runner: Any,
-                 request_records: int = BATCH) -> dict[str, Any]:
+                 request_records: int = BATCH, watch_wave: int = 1) -> dict[str, Any]:
     """Produce at `rate` while `runner` (a StreamRunner on another thread) drains the stream.
 
     Freshness is watched while production goes on; sustained throughput is the records over first
@@ -218,7 +211,7 @@ def bench_stream(url: str, records: list[dict[str, str]], rate: float, runner: A
     expected: dict[str, set] = {}
     runner_thread = threading.Thread(target=runner.run, name="stream-runner", daemon=True)
     runner_thread.start()
-    watcher = FreshnessWatcher(url)
+    watcher = FreshnessWatcher(url, wave=watch_wave)
     started = time.monotonic()
     for index in range(0, len(records), request_records):
         batch = records[index:index + request_records]
@@ -239,7 +232,7 @@ def bench_stream(url: str, records: list[dict[str, str]], rate: float, runner: A
     runner_thread.join(timeout=120)
     latencies = watcher.latencies
     return {
-        "records": len(records), "target_rate": rate, "request_records": request_records,
+        "records": len(records), "target_rate": rate, "request_records": request_records, "watch_wave": watch_wave,
         "produce_seconds": round(produced - started, 3),
         "sustained_records_per_s": round(len(records) / (watcher.last_seen - started), 1) if latencies else None,
         "freshness_s": {"p50": round(percentile(latencies, 0.50), 3), "p95": round(percentile(latencies, 0.95), 3),
@@ -255,8 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=2_500.0)
     parser.add_argument("--window", type=int, default=1)
     parser.add_argument("--clients", type=int, default=2)
-    parser.add_argument("--api-in-process", action="store_true",
-                        help="serve the API from a thread of this process (default: a process of its own)")
+    parser.add_argument("--watch-wave", type=int, default=1,
+                        help="samples the freshness watcher asks at once after one shows: 1 is the finest "
+                        "resolution; 8 keeps up when a big batch lands many samples at once (capacity runs)")
     parser.add_argument("--request-records", type=int, default=BATCH,
                         help=f"records per POST while streaming (at most {BATCH}; one freshness sample each)")
     parser.add_argument("--out", type=Path, default=None)
@@ -275,8 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     records = load_records(args.input, args.records)
     work = Path(tempfile.mkdtemp(prefix="ecomflow-stream-bench-"))
     results: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "input": str(args.input), "window_seconds": args.window,
-                               "api": "in-process" if args.api_in_process else "own process"}
+                               "input": str(args.input), "window_seconds": args.window}
     if not 1 <= args.request_records <= BATCH:
         parser.error(f"--request-records must be 1..{BATCH}")
     with localstack.temporary_stack() as endpoints, localstack.stack_environment(endpoints):
@@ -284,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         redshift = RedshiftSettings(mode="postgres", dsn=endpoints.postgres.dsn)
         with lambda_environment("bench-ingest", "BenchInvoiceI", "BenchCustomerI"):
             create_resources("bench-ingest", "BenchInvoiceI", "BenchCustomerI")
-            with api_server(args.api_in_process, work / "api.log") as url:
+            with api_server(work / "api.log") as url:
                 results["ingest"] = bench_ingest(url, records, args.clients)
             # Warm-up: one micro-batch of what the ingest phase sent, through every sink, elsewhere.
             warm = StreamConfig(stream_name="bench-ingest", lake_uri=to_uri(str(work / "warm-lake")),
@@ -299,8 +292,9 @@ def main(argv: list[str] | None = None) -> int:
                                   invoice_table="BenchInvoice", customer_table="BenchCustomer",
                                   max_records_per_shard=10_000, redshift=redshift)
             runner = StreamRunner(spark, config)
-            with api_server(args.api_in_process, work / "api.log") as url:
-                results["stream"] = bench_stream(url, records, args.rate, runner, args.request_records)
+            with api_server(work / "api.log") as url:
+                results["stream"] = bench_stream(url, records, args.rate, runner, args.request_records,
+                                                 args.watch_wave)
     results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     out = args.out or ROOT / "bench" / "results" / f"{datetime.now():%Y-%m-%d}-{socket.gethostname()}-stream.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -182,6 +182,8 @@ def _exception_message(info: dict | None) -> str | None:
 
 @dataclass(frozen=True)
 class SuiteResult:
+    """The suite GE ran (its expectations carry the ids the results refer to) and GE's result."""
+
     suite: gx.ExpectationSuite
     validation: gx.core.ExpectationSuiteValidationResult
 

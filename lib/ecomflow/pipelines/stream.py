@@ -180,7 +180,6 @@ class Concurrently:
 
     def __init__(self, *lanes: Sequence[Sink]) -> None:
         self.lanes = tuple(tuple(lane) for lane in lanes if lane)
-        self.__name__ = "Concurrently"
 
     def __call__(self, batch: StreamBatch) -> None:
         with ThreadPoolExecutor(max_workers=max(1, len(self.lanes)), thread_name_prefix="sink-lane") as pool:
