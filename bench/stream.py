@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
-    for name in ("bench.stream", "ecomflow.pipelines.stream", "ecomflow.stream_runner"):  # per batch: poll, counts, sinks
+    # The per-batch timeline: what was polled and framed, the counts, each sink's seconds.
+    for name in ("bench.stream", "ecomflow.pipelines.stream", "ecomflow.stream_runner"):
         logging.getLogger(name).setLevel(logging.INFO)
 
     from ecomflow import localstack

@@ -66,7 +66,8 @@ def _list_files(spark: SparkSession, uri: str) -> list[str]:
 
 def touched_partitions(rows: DataFrame, partitions: Sequence[str]) -> tuple[str, ...]:
     """The partitions `rows` falls in (a Spark job), as relative paths."""
-    return tuple(sorted(partition_path(r.asDict(), partitions) for r in rows.select(*partitions).distinct().collect()))
+    found = rows.select(*partitions).distinct().collect()
+    return tuple(sorted(partition_path(r.asDict(), partitions) for r in found))
 
 
 def new_rows(spark: SparkSession, rows: DataFrame, table_uri: str, key: str, partitions: Sequence[str],
