@@ -22,7 +22,6 @@ import importlib
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -180,25 +179,6 @@ def _exception_message(info: dict | None) -> str | None:
         isinstance(v, dict) for v in info.values()) else None
 
 
-@dataclass(frozen=True)
-class SuiteResult:
-    """The suite GE ran (its expectations carry the ids the results refer to) and GE's result."""
-
-    suite: gx.ExpectationSuite
-    validation: gx.core.ExpectationSuiteValidationResult
-
-
-def great_expectations_result(df: DataFrame, min_rows: int) -> SuiteResult:
-    """Run the curated suite over `df` in an ephemeral context."""
-    context = ephemeral_context()
-    suite = context.suites.add(curated_suite(min_rows))
-    asset = context.data_sources.add_spark(name="staged_lake", persist=PERSIST).add_dataframe_asset(
-        name="curated_sales")
-    batch = asset.add_batch_definition_whole_dataframe("staged_partitions").get_batch(
-        batch_parameters={"dataframe": df})
-    return SuiteResult(suite, batch.validate(suite, result_format=RESULT_FORMAT))
-
-
 def validate_curated(df: DataFrame, min_rows: int = 0, report: RunReport | None = None) -> QualityResult:
     """Validate staged curated rows with the suite, plus the report's row accounting.
 
@@ -208,14 +188,16 @@ def validate_curated(df: DataFrame, min_rows: int = 0, report: RunReport | None 
         report: the run report whose row accounting is checked too, if given.
     """
     started = time.monotonic()
-    # The key check's Spark jobs run beside GE's, which leave the cores idle while GE works in Python.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="gate-keys") as pool:
-        keys = pool.submit(keys_problems, df)
-        result = great_expectations_result(df, min_rows)
-        key_problems = keys.result()
-    names = {e.id: expectation_name(e) for e in result.suite.expectations}
+    context = ephemeral_context()
+    suite = context.suites.add(curated_suite(min_rows))
+    asset = context.data_sources.add_spark(name="staged_lake", persist=PERSIST).add_dataframe_asset(
+        name="curated_sales")
+    batch = asset.add_batch_definition_whole_dataframe("staged_partitions").get_batch(
+        batch_parameters={"dataframe": df})
+    result = batch.validate(suite, result_format=RESULT_FORMAT)
+    names = {e.id: expectation_name(e) for e in suite.expectations}
     failed = []
-    for outcome in result.validation.results:
+    for outcome in result.results:
         if not outcome.success:
             name = names.get(outcome.expectation_config.id) or outcome.expectation_config.type
             error = _exception_message(outcome.exception_info)
@@ -225,7 +207,7 @@ def validate_curated(df: DataFrame, min_rows: int = 0, report: RunReport | None 
     checks.append(SCHEMA_EXACT)
     failed += schema_problems(df.schema)
     checks.append(KEY_UNIQUE)
-    failed += key_problems
+    failed += keys_problems(df)
     if report is not None:
         checks.append(REPORT_BALANCED)
         failed += report_problems(report)
