@@ -261,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(name).setLevel(logging.INFO)
 
     from ecomflow import localstack
-    from ecomflow.cli_stream import create_resources
+    from ecomflow.localstack import create_stream_resources as create_resources
     from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
     from ecomflow.runtime import local_session
     from ecomflow.stream_demo import lambda_environment

@@ -3,6 +3,7 @@
 dist/
   artifacts/                 uploaded as-is to s3://<ArtifactBucket>/<ArtifactPrefix>/
     ecomflow-<v>-py3-none-any.whl   the library (Glue --extra-py-files)
+    ecomflow.zip                     the library as spark-submit --py-files takes it (EMR, any cluster)
     jobs/*.py                        the Glue job scripts
     lambdas/<name>.zip               one zip per lambdas/<name>/app.py: handler + ecomflow + its requirements
   cloudformation/*.yaml      the templates; analytics.yaml gains one AWS::Athena::NamedQuery per
@@ -151,6 +152,19 @@ def build_wheel(out_dir: Path) -> Path:
     return wheel
 
 
+def build_py_files(out_dir: Path) -> Path:
+    """Zip the `ecomflow` package as Spark's `--py-files` (and Glue's `--extra-py-files`) take it.
+
+    spark-submit puts a .zip (not a .whl) on every executor's Python path; this is how a
+    cluster's executors get the library (the launch test starts the jobs with it).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "ecomflow.zip"
+    with zipfile.ZipFile(target, "w") as archive:
+        _add_tree(archive, ROOT / "lib" / "ecomflow", "ecomflow/")
+    return target
+
+
 def copy_jobs(out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     copied = []
@@ -237,6 +251,7 @@ def build_all(dist: Path) -> None:
     if artifacts.exists():
         shutil.rmtree(artifacts)
     wheel = build_wheel(artifacts)
+    build_py_files(artifacts)
     copy_jobs(artifacts / "jobs")
     lambdas = build_lambdas(artifacts / "lambdas")
     render_templates(dist / "cloudformation")

@@ -10,14 +10,15 @@ Arguments (Glue job parameters, or the same flags after `ecomflow batch`):
   --topic_arn ARN    optional: SNS topic for "storage updated" / "job failed" messages
   --quality_gate on|off  audit the staged partitions before publishing (default on)
 
-Exit codes: 0 published, 3 the quality gate failed (nothing published), 2 other errors.
+The run report is logged (CloudWatch in Glue) and written to --report when given.
+Exit codes: 0 published, 3 the quality gate failed (nothing published); other errors are raised.
 """
 
 from __future__ import annotations
 
 import sys
 
-from ecomflow.cli import batch_main
+from ecomflow.entry import batch_job_main
 
 if __name__ == "__main__":
-    sys.exit(batch_main(sys.argv))
+    sys.exit(batch_job_main(sys.argv))

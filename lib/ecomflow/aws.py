@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import os
 import threading
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 from botocore.config import Config
-
-DEFAULT_REGION = "us-east-1"
 
 # Adaptive mode adds client-side rate limiting on top of exponential backoff, which is what the
 # throttling-prone calls (Kinesis put_records, DynamoDB batch_write_item) need.
@@ -27,9 +26,13 @@ RETRY_CONFIG = Config(
 )
 
 
-def default_region() -> str:
-    """Return the region from `AWS_REGION` or `AWS_DEFAULT_REGION`, else `us-east-1`."""
-    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
+def default_region() -> str | None:
+    """The region from `AWS_REGION` or `AWS_DEFAULT_REGION`; None lets boto3 resolve it (config file).
+
+    There is no fallback region: Glue, Lambda and the local stack all set one, and a job that
+    guessed `us-east-1` elsewhere would write to the wrong region's stream and tables.
+    """
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
 
 
 def _session(region: str | None) -> boto3.session.Session:
@@ -79,3 +82,45 @@ def client(service: str, region: str | None = None, *, config: Config | None = N
 def resource(service: str, region: str | None = None, *, config: Config | None = None) -> Any:
     """Build a boto3 resource (e.g. "dynamodb", "s3") with the shared retry/timeout config."""
     return _session(region).resource(service, config=_config(config))
+
+
+# --- clients on Spark executors ----------------------------------------------------------------
+
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_executor_clients: dict[tuple, Any] = {}
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """The driver's boto3 settings for one service, to build the same client in another process.
+
+    A Spark executor (or its Python worker) does not see the driver's `os.environ`: it was started
+    with the environment of the JVM that launched it, before the driver pointed boto3 anywhere. So
+    what the driver's clients resolve (region, endpoint override) is taken on the driver and
+    shipped with the task. Credentials travel only with an endpoint override (the local stack and
+    its dummy keys); against AWS each executor resolves its own role credentials, which refresh.
+    """
+
+    service: str
+    region: str | None = None
+    endpoint_url: str | None = None
+    credentials: tuple[str | None, str | None, str | None] = field(default=(None, None, None), repr=False)
+
+    @classmethod
+    def from_environment(cls, service: str, region: str | None = None) -> ClientSettings:
+        """The settings `client(service, region)` would use in this process."""
+        endpoint = (os.environ.get("AWS_ENDPOINT_URL_" + service.upper().replace("-", "_"))
+                    or os.environ.get("AWS_ENDPOINT_URL") or None)
+        credentials = tuple(os.environ.get(name) for name in _CREDENTIALS) if endpoint else (None, None, None)
+        return cls(service, region or default_region(), endpoint, credentials)  # type: ignore[arg-type]
+
+    def client(self) -> Any:
+        """The client these settings describe, built once per process (executors reuse Python workers)."""
+        with _clients_lock:
+            if self not in _executor_clients:
+                key_id, secret, token = self.credentials
+                session = boto3.session.Session(region_name=self.region, aws_access_key_id=key_id,
+                                                aws_secret_access_key=secret, aws_session_token=token)
+                _executor_clients[self] = session.client(self.service, endpoint_url=self.endpoint_url,
+                                                         config=RETRY_CONFIG)
+            return _executor_clients[self]

@@ -7,6 +7,7 @@ import logging
 import sys
 from typing import Sequence
 
+from ecomflow.entry import EXIT_GATE_FAILED, run_batch_entry, setup_logging
 from ecomflow.errors import EcomflowError
 
 log = logging.getLogger("ecomflow")
@@ -15,35 +16,12 @@ log = logging.getLogger("ecomflow")
 GLUE_STYLE_COMMANDS = {"batch", "stream"}
 
 
-def setup_logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-                        stream=sys.stderr)
-    for noisy in ("py4j", "botocore", "urllib3", "great_expectations"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
-EXIT_GATE_FAILED = 3  # the quality gate stopped the run; nothing was published
-
-
 def batch_main(argv: Sequence[str]) -> int:
-    """Run the batch job with Glue-style arguments (`argv[0]` is the program name).
-
-    Returns 0, or EXIT_GATE_FAILED when the quality gate stopped publishing (the "job failed"
-    SNS message has then been sent); other errors are raised.
-    """
-    from ecomflow.config import parse_batch_config
-    from ecomflow.errors import QualityGateError
-    from ecomflow.pipelines.batch import new_run_id, run_batch_job
-
-    config = parse_batch_config(argv)
-    run_id = new_run_id()
-    try:
-        report = run_batch_job(config, run_id)
-    except QualityGateError as exc:
-        log.error("run %s not published (staged data kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
-        return EXIT_GATE_FAILED
-    print(report.to_json())
-    return 0
+    """`ecomflow batch`: the batch job (`entry.run_batch_entry`); prints the published run's report."""
+    code, report = run_batch_entry(argv)
+    if report is not None:
+        print(report.to_json())
+    return code
 
 
 def generate_main(args: argparse.Namespace) -> int:

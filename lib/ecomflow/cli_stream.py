@@ -17,18 +17,6 @@ from typing import Sequence
 log = logging.getLogger("ecomflow")
 
 
-def use_local_stack_if_running() -> None:
-    """Point boto3 at the local stack's moto server when one runs and no endpoint is set."""
-    if os.environ.get("AWS_ENDPOINT_URL"):
-        return
-    from ecomflow import localstack
-
-    settings = localstack.StackSettings.from_env()
-    if localstack.status(settings).get("running"):
-        localstack.apply_environment(localstack.load_endpoints(settings.state_dir))
-        log.info("using the local stack at %s", os.environ.get("AWS_ENDPOINT_URL"))
-
-
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `stream`, `api` and `replay` to the CLI's subcommands."""
     stream = commands.add_parser(
@@ -58,46 +46,26 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     replay.add_argument("--limit", type=int, help="replay only the first N rows")
 
 
-def create_resources(stream_name: str, invoice_table: str, customer_table: str) -> None:
-    from ecomflow import aws
-    from ecomflow.sinks import dynamodb, kinesis
-
-    kinesis.ensure_stream(aws.client("kinesis"), stream_name)
-    dynamodb.ensure_tables(aws.client("dynamodb"), invoice_table, customer_table)
-
-
 def stream_main(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,
                 create: bool = False) -> int:
-    """Run the streaming job with Glue-style arguments (`argv[0]` is the program name)."""
-    from ecomflow.config import parse_stream_config
-    from ecomflow.pipelines.stream import run_glue_stream
-    from ecomflow.runtime import build_runtime
+    """`ecomflow stream`: the streaming job (`entry.run_stream_entry`); prints the local poller's totals."""
+    from ecomflow.entry import run_stream_entry
 
-    config = parse_stream_config(argv)
-    runtime = build_runtime(config.job_name)
-    if runtime.is_glue:
-        run_glue_stream(runtime, config)
-        return 0
-    from ecomflow.stream_runner import StreamRunner
-
-    use_local_stack_if_running()
-    if create:
-        create_resources(config.stream_name, config.invoice_table, config.customer_table)
-    results = StreamRunner(runtime.spark, config).run(max_batches=max_batches, until_idle=until_idle)
-    print(json.dumps({"batches": len(results), "lines": sum(r.lines for r in results),
-                      "curated": sum(r.curated for r in results),
-                      "quarantined": sum(r.quarantined for r in results)}))
+    totals = run_stream_entry(argv, until_idle=until_idle, max_batches=max_batches, create=create)
+    if totals is not None:
+        print(json.dumps(totals))
     return 0
 
 
 def api_main(args: argparse.Namespace) -> int:
     from ecomflow.api_local import LocalApi
+    from ecomflow.localstack import create_stream_resources, use_local_stack_if_running
 
     use_local_stack_if_running()
     os.environ.update(ECOMFLOW_STREAM_NAME=args.stream_name, ECOMFLOW_INVOICE_TABLE=args.invoice_table,
                       ECOMFLOW_CUSTOMER_TABLE=args.customer_table)
     if args.create_resources:
-        create_resources(args.stream_name, args.invoice_table, args.customer_table)
+        create_stream_resources(args.stream_name, args.invoice_table, args.customer_table)
     server = LocalApi().server(args.port)
     log.info("serving POST /records, GET /invoices/{no}[/items/{code}], GET /customers/{id}/invoices on "
              "http://127.0.0.1:%d (Ctrl-C stops)", server.server_address[1])

@@ -230,8 +230,9 @@ STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 # Argument names of jobs/stream_etl.py (Glue job parameters) and of `ecomflow stream`.
 STREAM_REQUIRED = ("stream_name", "lake", "checkpoint_location")
 STREAM_OPTIONAL = (
-    "JOB_NAME", "stream_arn", "window_size", "starting_position", "invoice_table", "customer_table",
+    "JOB_NAME", "stream_arn", "region", "window_size", "starting_position", "invoice_table", "customer_table",
     "max_records_per_shard", "date_format", "service_codes", *REDSHIFT_ARGS,
+    "until_idle", "max_batches",  # the local shard poller only: Glue's forEachBatch runs until stopped
 )
 
 
@@ -256,7 +257,9 @@ class StreamConfig(LakeLayout):
     redshift: RedshiftSettings = field(default_factory=RedshiftSettings)
     rules: CleaningRules = field(default_factory=CleaningRules)
     job_name: str = "ecomflow-stream-etl"
-
+    region: str | None = None  # `--region`, else the stream ARN's; None: the job's environment decides
+    until_idle: bool = False  # local poller: stop once a poll finds nothing new
+    max_batches: int | None = None  # local poller: stop after this many micro-batches
 
     @property
     def window_size(self) -> str:
@@ -291,6 +294,7 @@ def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
     max_records = _positive_int(args, "max_records_per_shard", DEFAULT_MAX_RECORDS_PER_SHARD)
     if max_records > 10_000:
         raise ConfigError("--max_records_per_shard may not exceed 10000 (the GetRecords limit)")
+    max_batches = _positive_int(args, "max_batches", 0) or None
     return StreamConfig(
         stream_name=args["stream_name"],
         lake_uri=to_uri(args["lake"]),
@@ -304,7 +308,16 @@ def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
         redshift=parse_redshift_settings(args),
         rules=parse_cleaning_rules(args),
         job_name=args.get("JOB_NAME") or "ecomflow-stream-etl",
+        region=(args.get("region") or "").strip() or arn_region(args.get("stream_arn")),
+        until_idle=parse_switch("until_idle", args.get("until_idle"), default=False),
+        max_batches=max_batches,
     )
+
+
+def arn_region(arn: str | None) -> str | None:
+    """The region of an ARN (`arn:aws:kinesis:eu-west-1:123456789012:stream/records`), None without one."""
+    parts = (arn or "").split(":")
+    return parts[3] or None if len(parts) > 5 and parts[0] == "arn" else None
 
 
 # --- Lambdas ---------------------------------------------------------------------------------

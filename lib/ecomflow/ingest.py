@@ -110,6 +110,24 @@ def raw_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
     return {name: raw_text(record.get(name)) for name in RAW_FIELDS}
 
 
+def decode_stream_record(data: bytes | bytearray | None) -> tuple[str | None, ...]:
+    """A stream record's raw fields and its text, as the streaming job reads every record.
+
+    The bytes are UTF-8 text (undecodable bytes become U+FFFD); the fields come from that text
+    when it is one JSON object of raw fields (read as the ingest API reads them: strings as they
+    are, numbers as written). Anything else (not JSON, half a document, an array, a nested value,
+    a number Python will not read) keeps only its text and has no fields, so it is quarantined
+    with its own raw line. Returns the RAW_FIELDS values in order, then the text; never raises.
+    """
+    text = bytes(data or b"").decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text, parse_float=Decimal)
+        values = raw_fields(document) if isinstance(document, dict) else {}
+    except (ValueError, TypeError, RecursionError):  # JSONDecodeError is a ValueError; so is a 5,000-digit int
+        values = {}
+    return (*(values.get(name) for name in RAW_FIELDS), text)
+
+
 def _blank(value: str | None) -> bool:
     return value is None or value.strip() == ""
 

@@ -755,3 +755,22 @@ def temporary_stack(timeout: float = DEFAULT_TIMEOUT) -> Iterator[Endpoints]:
             down(settings)
         finally:
             shutil.rmtree(state, ignore_errors=True)
+
+
+def use_local_stack_if_running() -> None:
+    """Point boto3 at the local stack's moto server when one runs and no endpoint is set."""
+    if os.environ.get("AWS_ENDPOINT_URL"):
+        return
+    settings = StackSettings.from_env()
+    if status(settings).get("running"):
+        apply_environment(load_endpoints(settings.state_dir))
+        log.info("using the local stack at %s", os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def create_stream_resources(stream_name: str, invoice_table: str, customer_table: str) -> None:
+    """Create the Kinesis stream and the DynamoDB tables of the streaming path where missing."""
+    from ecomflow import aws
+    from ecomflow.sinks import dynamodb, kinesis
+
+    kinesis.ensure_stream(aws.client("kinesis"), stream_name)
+    dynamodb.ensure_tables(aws.client("dynamodb"), invoice_table, customer_table)

@@ -1,25 +1,33 @@
 """The runtime adapter: the one place that knows whether the code runs in AWS Glue or not.
 
-In Glue (or the glue-libs container) it wraps a `GlueContext` and a `Job`, so bookmarks work
-and `commit()` is `job.commit()`. Everywhere else it is a plain local SparkSession bound to
-127.0.0.1. Pipelines only ever see `runtime.spark` and call `runtime.commit()` once every
-sink has succeeded.
+Who starts Spark decides who configures it. When a launcher started it (spark-submit, AWS Glue,
+EMR, any cluster manager: `launched_by_launcher`), the session is taken as configured and only
+the product's own session settings are set (`SESSION_SETTINGS`: time zone, parser policy, ...);
+master, bind address, memory, UI and jars stay the launcher's. In Glue (or the glue-libs
+container) the `GlueContext` and `Job` are built on that SparkContext, so bookmarks work and
+`commit()` is `job.commit()`. Only where nobody launched Spark does this process start a local
+session bound to 127.0.0.1 (`LOCAL_SETTINGS`). Pipelines only ever see `runtime.spark` and call
+`runtime.commit()` once every sink has succeeded.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyspark import SparkContext
 from pyspark.sql import SparkSession
-
-from ecomflow import jvm_archive
 
 log = logging.getLogger(__name__)
 
 GLUE_CONTEXT_CLASS = "com.amazonaws.services.glue.GlueContext"
+ENV_RUNTIME = "ECOMFLOW_RUNTIME"
+RUNTIMES = ("auto", "local", "glue")
+# Set on a session this process started itself, so that a later call knows the session is ours.
+OWN_SESSION_MARKER = "spark.ecomflow.localSession"
 
 # Settings every session gets, in Glue and locally: the lake is written in UTC wall-clock
 # terms and a date that the new parser rejects is a null (quarantined), never an exception.
@@ -38,7 +46,7 @@ SESSION_SETTINGS = {
     "spark.sql.maxConcurrentOutputFileWriters": "32",
 }
 
-# Only for a session we start ourselves (never override what Glue configured).
+# Only for a session this process starts itself (never over a launcher's configuration).
 LOCAL_SETTINGS = {
     "spark.driver.host": "127.0.0.1",
     "spark.driver.bindAddress": "127.0.0.1",
@@ -93,71 +101,119 @@ class Runtime:
         self.committed = True
 
 
-def _jvm_has_class(spark: SparkSession, name: str) -> bool:
+def _jvm_has_class(spark: SparkSession | SparkContext, name: str) -> bool:
+    context = spark.sparkContext if isinstance(spark, SparkSession) else spark
     try:
-        spark.sparkContext._jvm.java.lang.Class.forName(name)  # type: ignore[union-attr]
+        context._jvm.java.lang.Class.forName(name)  # type: ignore[union-attr]
         return True
     except Exception:  # py4j raises Py4JJavaError (ClassNotFoundException) or a JavaPackage error
         return False
 
 
-def local_session(master: str | None = None, app_name: str = "ecomflow",
-                  extra: dict[str, str] | None = None) -> SparkSession:
-    """Start (or reuse) a SparkSession; local settings are applied only where no master is set."""
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_PYTHON") or _python())
-    builder = SparkSession.builder.appName(app_name)
-    from pyspark import SparkConf
+def wanted_runtime() -> str:
+    """`ECOMFLOW_RUNTIME`: `auto` (default), `local` (never GlueContext) or `glue` (insist on it)."""
+    wanted = os.environ.get(ENV_RUNTIME, "auto").strip().lower() or "auto"
+    if wanted not in RUNTIMES:
+        from ecomflow.errors import ConfigError
 
-    started_here = not SparkConf().contains("spark.master")
-    if started_here:
-        builder = builder.master(master or os.environ.get("ECOMFLOW_SPARK_MASTER", "local[*]"))
-        for key, value in LOCAL_SETTINGS.items():
-            builder = builder.config(key, value)
-        archive = jvm_archive.java_options(LOCAL_SETTINGS.get("spark.jars", ""))
-        if archive:  # a faster JVM start from the class archive `make setup` built (ecomflow.jvm_archive)
-            builder = builder.config("spark.driver.extraJavaOptions",
-                                     f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} {archive}")
-    for key, value in (extra or {}).items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
-    settings = {**SESSION_SETTINGS, **(LOCAL_SESSION_SETTINGS if started_here else {})}
-    for key, value in settings.items():
+        raise ConfigError(f"{ENV_RUNTIME}={wanted!r}: use one of {', '.join(RUNTIMES)}")
+    return wanted
+
+
+def launched_by_launcher() -> bool:
+    """Whether Spark was (or will be) started for this process by somebody else: then it is not ours to configure.
+
+    Decided from facts that hold before any session exists, never from a Python-side `SparkConf`
+    (which in a fresh driver knows nothing of what the launcher set):
+    - spark-submit, AWS Glue, EMR and every cluster manager start the JVM first and hand the Python
+      driver its gateway (`PYSPARK_GATEWAY_PORT`);
+    - `ECOMFLOW_RUNTIME=glue`: Glue's own Spark configuration (the glue-libs container's
+      `spark-defaults.conf`) is in charge;
+    - a SparkContext already runs in this process that we did not start (a notebook's, a test
+      harness's): it is taken as it is.
+    """
+    if os.environ.get("PYSPARK_GATEWAY_PORT") or wanted_runtime() == "glue":
+        return True
+    active = SparkContext._active_spark_context
+    return active is not None and active.getConf().get(OWN_SESSION_MARKER) != "true"
+
+
+def _started_here(spark: SparkSession) -> bool:
+    return spark.sparkContext.getConf().get(OWN_SESSION_MARKER) == "true"
+
+
+def apply_session_settings(spark: SparkSession) -> SparkSession:
+    """Set the product's own session settings (time zone, parser policy, ...) and nothing else."""
+    own = _started_here(spark)
+    for key, value in {**SESSION_SETTINGS, **(LOCAL_SESSION_SETTINGS if own else {})}.items():
         spark.conf.set(key, value)
-    if started_here:
+    if own:
         log4j = spark.sparkContext._jvm.org.apache.logging.log4j  # type: ignore[union-attr]
         for logger, level in LOCAL_LOG_LEVELS.items():
             log4j.core.config.Configurator.setLevel(logger, log4j.Level.getLevel(level))
     return spark
 
 
-def _python() -> str:
-    import sys
+def launched_session() -> SparkSession:
+    """The session the launcher configured (master, memory, jars, UI are its business), with our session settings."""
+    return apply_session_settings(SparkSession.builder.getOrCreate())
 
-    return sys.executable
+
+def local_session(master: str | None = None, app_name: str = "ecomflow",
+                  extra: dict[str, str] | None = None) -> SparkSession:
+    """Start (or reuse) the local SparkSession on 127.0.0.1, or take the launcher's where one started Spark.
+
+    Only a session this process starts gets the local settings (`LOCAL_SETTINGS`, `master`,
+    `extra`); under spark-submit or Glue the launcher's configuration stays as it is.
+    """
+    if launched_by_launcher():
+        return launched_session()
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder.appName(app_name)
+    builder = builder.master(master or os.environ.get("ECOMFLOW_SPARK_MASTER", "local[*]"))
+    settings = {**LOCAL_SETTINGS, OWN_SESSION_MARKER: "true"}
+    from ecomflow import jvm_archive  # local only: a faster start of the JVM we launch ourselves
+
+    archive = jvm_archive.java_options(settings.get("spark.jars", ""))
+    if archive:  # the class archive `make setup` built
+        settings["spark.driver.extraJavaOptions"] = f"{settings['spark.driver.extraJavaOptions']} {archive}"
+    for key, value in {**settings, **(extra or {})}.items():
+        builder = builder.config(key, value)
+    return apply_session_settings(builder.getOrCreate())
 
 
 def build_runtime(job_name: str, args: dict[str, str] | None = None,
                   extra: dict[str, str] | None = None) -> Runtime:
-    """Return the Glue runtime where Glue's jars are loaded, else a local one.
+    """The Glue runtime where Glue launched the job, else a plain SparkSession (the launcher's, or our local one).
 
-    `ECOMFLOW_RUNTIME=local` forces the local runtime, `=glue` insists on Glue.
+    A launcher's session (spark-submit, Glue, any cluster manager) is taken as configured; only
+    where nobody launched Spark does this process start a local one (`local_session`).
+    `ECOMFLOW_RUNTIME=local` never builds a GlueContext, `=glue` insists on one.
+
+    Raises:
+        EnvironmentMissingError: `ECOMFLOW_RUNTIME=glue` but Glue's jars are not on the classpath.
     """
-    wanted = os.environ.get("ECOMFLOW_RUNTIME", "auto")
-    spark = local_session(app_name=job_name, extra=extra)
-    glue_present = wanted != "local" and _jvm_has_class(spark, GLUE_CONTEXT_CLASS)
+    wanted = wanted_runtime()
+    if not launched_by_launcher():
+        spark = local_session(app_name=job_name, extra=extra)
+        log.info("runtime: local Spark %s on %s", spark.version, spark.sparkContext.master)
+        return Runtime(spark=spark)
+    context = SparkContext.getOrCreate()
+    glue_present = wanted != "local" and _jvm_has_class(context, GLUE_CONTEXT_CLASS)
     if wanted == "glue" and not glue_present:
         from ecomflow.errors import EnvironmentMissingError
 
         raise EnvironmentMissingError("ECOMFLOW_RUNTIME=glue but Glue's jars are not on the classpath")
     if not glue_present:
-        log.info("runtime: local Spark %s", spark.version)
+        spark = launched_session()
+        log.info("runtime: Spark %s on the launcher's master %s", spark.version, context.master)
         return Runtime(spark=spark)
     from awsglue.context import GlueContext
     from awsglue.job import Job
 
-    glue_context = GlueContext(spark.sparkContext)
+    glue_context = GlueContext(context)
     job = Job(glue_context)
     job.init(job_name, {"JOB_NAME": job_name, **(args or {})})
-    log.info("runtime: AWS Glue, job %s", job_name)
-    return Runtime(spark=glue_context.spark_session, glue_context=glue_context, job=job)
+    log.info("runtime: AWS Glue, job %s on %s", job_name, context.master)
+    return Runtime(spark=apply_session_settings(glue_context.spark_session), glue_context=glue_context, job=job)

@@ -68,7 +68,7 @@ def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, chec
         A summary: the replay's counts, the micro-batches' counts, and the GET of one streamed invoice.
     """
     from ecomflow.api_local import start_api
-    from ecomflow.cli_stream import create_resources
+    from ecomflow.localstack import create_stream_resources as create_resources
     from ecomflow.replay import read_rows, replay_file
     from ecomflow.stream_runner import StreamRunner
 

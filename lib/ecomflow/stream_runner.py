@@ -8,8 +8,9 @@ and the next batch id, written atomically (temporary file, fsync, rename). A cra
 before the commit replays the batch from the old checkpoint with the same batch id; the sinks
 are idempotent, so nothing is lost and nothing is doubled.
 
-Records that are not JSON objects of raw fields are not dropped: they reach `process_batch` with
-their text as `raw_line` and no fields, and are quarantined (`missing_invoice_no`).
+The poller hands over each record's bytes as they arrived, as the Kinesis connector does on Glue,
+and `process_batch` reads the fields from them: records that are not JSON objects of raw fields
+are quarantined with their own text, the same way on both.
 """
 
 from __future__ import annotations
@@ -25,22 +26,14 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
 from ecomflow.config import StreamConfig
 from ecomflow.errors import ConfigError
-from ecomflow.ingest import raw_fields
-from ecomflow.pipelines.stream import BatchResult, Sink, default_sinks, process_batch
-from ecomflow.schemas import RAW_FIELDS
+from ecomflow.pipelines.stream import KINESIS_RECORD_SCHEMA, BatchResult, Sink, default_sinks, process_batch
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "kinesis-checkpoint.json"
-# What the poller hands to process_batch: the raw fields plus the record's text and its order.
-POLLED_SCHEMA = T.StructType(
-    [T.StructField(name, T.StringType(), True) for name in RAW_FIELDS]
-    + [T.StructField("raw_line", T.StringType(), False), T.StructField("line_no", T.LongType(), False)]
-)
 MAX_EMPTY_READS = 5  # GetRecords may return nothing mid-shard; follow NextShardIterator this often
 
 
@@ -152,24 +145,9 @@ class ShardPoller:
         return found
 
 
-def decode_record(record: PolledRecord, line_no: int) -> tuple[Any, ...]:
-    """A polled record as a row of POLLED_SCHEMA; undecodable ones keep only their text."""
-    text = record.data.decode("utf-8", errors="replace")
-    try:
-        document = json.loads(text)
-        values = raw_fields(document) if isinstance(document, dict) else None
-    except (json.JSONDecodeError, TypeError):
-        values = None
-    if values is None:
-        log.warning("record %s on %s is not a JSON object of raw fields; it will be quarantined",
-                    record.sequence_number, record.shard_id)
-        values = {}
-    return (*[values.get(name) for name in RAW_FIELDS], text, line_no)
-
-
 def records_frame(spark: SparkSession, records: Sequence[PolledRecord]) -> DataFrame:
-    """The micro-batch DataFrame `process_batch` takes, in shard then sequence order."""
-    return spark.createDataFrame([decode_record(r, i) for i, r in enumerate(records)], schema=POLLED_SCHEMA)
+    """The micro-batch DataFrame `process_batch` takes: each record's bytes, in shard then sequence order."""
+    return spark.createDataFrame([(r.data, i) for i, r in enumerate(records)], schema=KINESIS_RECORD_SCHEMA)
 
 
 def advance(positions: dict[str, str], records: Sequence[PolledRecord]) -> dict[str, str]:

@@ -63,7 +63,7 @@ class Setup:
         self.source = write_csv(tmp / "lines.csv")
 
     def sinks(self, *extra):
-        return (*stream.default_sinks(self.config, self.ddb, self.target), *extra)
+        return (*stream.default_sinks(self.config, redshift_target=self.target), *extra)
 
     def replay(self) -> dict:
         with lambda_environment(self.config.stream_name, self.config.invoice_table, self.config.customer_table):
@@ -142,7 +142,7 @@ def test_a_crash_after_some_sinks_before_the_checkpoint_loses_and_doubles_nothin
     def killed(batch: stream.StreamBatch) -> None:
         raise KeyboardInterrupt("runner killed after the lake and DynamoDB were written")
 
-    lake_and_dynamodb = stream.default_sinks(setup.config, setup.ddb)  # no Redshift: it never got there
+    lake_and_dynamodb = stream.default_sinks(setup.config)  # no Redshift: it never got there
     with pytest.raises(KeyboardInterrupt):
         setup.runner(spark, sinks=(*lake_and_dynamodb, killed)).run(until_idle=True)
     assert setup.curated(spark).count() == DISTINCT_VALID  # the lake was written...

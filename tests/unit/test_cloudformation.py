@@ -44,6 +44,8 @@ NOT_ON_AWS = {
     "redshift_cluster_id": "provisioned Redshift; this stack deploys Redshift Serverless (--redshift_workgroup), "
                            "and the config refuses both at once",
     "redshift_db_user": "temporary-credential alternative to --redshift_secret_arn, which the stack sets",
+    "until_idle": "the local shard poller's stop condition; Glue's forEachBatch runs until the job is stopped",
+    "max_batches": "the local shard poller's stop condition; Glue's forEachBatch runs until the job is stopped",
 }
 # (job script, Glue job resource, prefix of its argument constants in ecomflow.config)
 JOBS = [

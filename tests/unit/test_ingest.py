@@ -104,3 +104,24 @@ def test_empty_requests_are_400():
 
 def test_bad_base64_is_400():
     assert refused("%%%", is_base64=True).status_code == 400
+
+
+# --- what the streaming job reads from a record's bytes ---------------------------------------
+
+def test_stream_records_are_read_as_raw_strings_numbers_as_written():
+    data = b'{"InvoiceNo": "536365", "Quantity": 6, "UnitPrice": 2.550}'
+    *fields, text = ingest.decode_stream_record(data)
+    assert dict(zip(ingest.RAW_FIELDS, fields)) == {**dict.fromkeys(ingest.RAW_FIELDS), "InvoiceNo": "536365", "Quantity": "6",
+                                             "UnitPrice": "2.550"}
+    assert text == data.decode()
+
+
+@pytest.mark.parametrize("data", [
+    b"not json", b"[1, 2]", b'{"Quantity": {"n": 1}}', b"\xff\xfe", b'{"InvoiceNo": "536365"',
+    b'{"InvoiceNo": "536365"} trailing', b'"536365"', b"", b'{"InvoiceNo": true}', b"[" * 100_000,
+    b'{"Quantity": ' + b"9" * 5000 + b"}", None,
+])
+def test_stream_records_that_are_not_objects_of_raw_fields_keep_only_their_text(data):
+    *fields, text = ingest.decode_stream_record(data)
+    assert fields == [None] * len(ingest.RAW_FIELDS)
+    assert text == (data or b"").decode("utf-8", errors="replace")

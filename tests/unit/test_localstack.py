@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import pickle
 import socket
 from dataclasses import replace
 from pathlib import Path
@@ -164,8 +165,38 @@ def test_aws_clients_are_kept_until_the_environment_changes(monkeypatch):
     assert aws.client("kinesis", "eu-west-1") is not moved
 
 
-def test_default_region_falls_back_to_us_east_1(monkeypatch):
+def test_no_region_is_guessed_boto3_resolves_it_from_its_config(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    config = tmp_path / "config"
+    config.write_text("[default]\nregion = ap-southeast-2\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
 
-    assert aws.default_region() == "us-east-1"
+    assert aws.default_region() is None
+    assert aws.client("sns").meta.region_name == "ap-southeast-2"
+
+
+def test_client_settings_rebuild_the_drivers_client_elsewhere(monkeypatch):
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "local-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "local-secret")
+    settings = aws.ClientSettings.from_environment("dynamodb")
+    for name in ("AWS_REGION", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)  # an executor's Python worker has none of the driver's settings
+
+    shipped = pickle.loads(pickle.dumps(settings))
+    client = shipped.client()
+    assert (client.meta.region_name, client.meta.endpoint_url) == ("eu-west-1", "http://127.0.0.1:4")
+    assert client.meta.config.retries["mode"] == "adaptive"
+    assert shipped.client() is client and "local-secret" not in repr(settings)
+
+
+def test_client_settings_ship_no_credentials_to_aws_endpoints(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_DYNAMODB", raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "real-key")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+
+    settings = aws.ClientSettings.from_environment("dynamodb")
+    assert settings.endpoint_url is None and settings.credentials == (None, None, None)

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from ecomflow.config import CleaningRules, StreamConfig
+from ecomflow.ingest import RawRecord
 from ecomflow.pipelines import stream
 from ecomflow.transforms import to_curated
 from ecomflow.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
@@ -21,9 +22,14 @@ LINES = [
 ]
 
 
+def record_bytes(line: str) -> bytes:
+    """The record the ingest API puts on the stream for one CSV line."""
+    return RawRecord.of(dict(zip(RAW_FIELDS, line.split(",")))).to_json().encode("utf-8")
+
+
 def records(spark, lines: list[str]):
-    rows = [dict(zip(RAW_FIELDS, line.split(","))) for line in lines]
-    return spark.createDataFrame(rows, schema=stream.RAW_RECORD_SCHEMA)
+    """A micro-batch as the Kinesis connector hands it over: each record's bytes (no order column)."""
+    return spark.createDataFrame([(record_bytes(line),) for line in lines], "data binary")
 
 
 @pytest.fixture
@@ -56,6 +62,33 @@ def test_raw_line_is_the_records_json(spark, config):
     assert lines[0]["raw_line"] == ('{"InvoiceNo":"C536379","StockCode":"D","Description":"Discount",'
                                     '"Quantity":"-1","InvoiceDate":"12/1/2010 9:41","UnitPrice":"27.50",'
                                     '"CustomerID":"14527.0","Country":"United Kingdom"}')
+
+
+HOSTILE_RECORDS = [b"not json at all", b'{"InvoiceNo":"536365","StockCode":"85123A"', b"[1, 2]",
+                   b'{"InvoiceNo":"536365"} and more', b"\xff\xfe\x00", b"", b'{"Quantity": {"n": 1}}']
+
+
+def test_records_that_are_not_json_are_each_quarantined_with_their_own_text(spark, config):
+    # What any producer may write to the stream, beside a good record: nothing collapses or vanishes.
+    batch = spark.createDataFrame([(r,) for r in [*HOSTILE_RECORDS, record_bytes(LINES[0])]], "data binary")
+    result = stream.process_batch(batch, 0, config, sinks=[stream.save_lake])
+
+    assert (result.lines, result.curated, result.quarantined, result.duplicates_dropped) == (8, 1, 7, 0)
+    quarantined = read(spark, config, "quarantine").collect()
+    assert sorted(r["raw_line"] for r in quarantined) == sorted(
+        r.decode("utf-8", errors="replace") for r in HOSTILE_RECORDS)
+    assert {r["reason"] for r in quarantined} == {"missing_invoice_no"}
+
+
+def test_the_local_poller_and_the_glue_source_read_records_alike(spark, config):
+    from ecomflow.stream_runner import PolledRecord, records_frame
+
+    data = [*HOSTILE_RECORDS, *(record_bytes(line) for line in LINES)]
+    polled = records_frame(spark, [PolledRecord("shardId-0", str(i), d) for i, d in enumerate(data)])
+    glue = spark.createDataFrame([(d,) for d in data], "data binary")
+    columns = [*RAW_FIELDS, "raw_line"]
+    assert sorted(stream.to_raw_lines(polled).select(columns).collect(), key=str) == sorted(
+        stream.to_raw_lines(glue).select(columns).collect(), key=str)
 
 
 def test_process_batch_writes_curated_and_quarantine(spark, config):
@@ -105,10 +138,42 @@ def test_dynamodb_rows_keep_wall_clock_time(spark, config):
 
 def test_glue_options_name_the_documented_arguments(config):
     assert stream.for_each_batch_options(config) == {"windowSize": "10 seconds", "checkpointLocation": config.checkpoint_uri}
-    options = stream.kinesis_connection_options(config, region="eu-west-1")
-    assert options["startingPosition"] == "TRIM_HORIZON" and options["inferSchema"] == "false"
-    assert options["schema"].startswith("`InvoiceNo` STRING") and options["classification"] == "json"
-    assert options["streamName"] == "records" and options["endpointUrl"] == "https://kinesis.eu-west-1.amazonaws.com"
+    options = stream.kinesis_source_options(config, "eu-west-1", "https://kinesis.eu-west-1.amazonaws.com")
+    assert options == {"kinesis.streamName": "records", "kinesis.region": "eu-west-1",
+                       "kinesis.endpointUrl": "https://kinesis.eu-west-1.amazonaws.com",
+                       "kinesis.startingPosition": "TRIM_HORIZON", "kinesis.maxFetchRecordsPerShard": "1000",
+                       "kinesis.consumerType": "GetRecords"}
+
+
+def test_the_kinesis_endpoint_is_the_sdks_for_the_jobs_region(config, monkeypatch):
+    # No endpoint spelled by hand: what boto3 resolves (other partitions, endpoint overrides) is used.
+    captured = {}
+
+    class Reader:
+        def format(self, name):
+            captured["format"] = name
+            return self
+
+        def option(self, key, value):
+            captured[key] = value
+            return self
+
+        def load(self):
+            return self
+
+        def select(self, *columns):
+            captured["columns"] = columns
+            return self
+
+    class Spark:
+        readStream = Reader()
+
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.setenv("AWS_REGION", "cn-north-1")
+    stream.read_kinesis(Spark(), config)
+    assert captured["format"] == "aws-kinesis" and captured["columns"] == ("data",)
+    assert captured["kinesis.region"] == "cn-north-1"
+    assert captured["kinesis.endpointUrl"] == "https://kinesis.cn-north-1.amazonaws.com.cn"
 
 
 def test_lanes_run_side_by_side_and_keep_their_order(spark, config):
@@ -160,7 +225,7 @@ class PostgresLikeTarget(DataApiLikeTarget):  # MERGEs the batch's own rows: nee
     (PostgresLikeTarget(), [["DynamoDbSink"], ["save_lake"], ["RedshiftSink"]]),
 ])
 def test_default_sinks_run_side_by_side_and_redshift_after_the_lake_only_when_it_copies_it(config, target, lanes):
-    (concurrently,) = stream.default_sinks(config, dynamodb_client=object(), redshift_target=target)
+    (concurrently,) = stream.default_sinks(config, redshift_target=target)
     names = [[getattr(sink, "__name__", type(sink).__name__) for sink in lane] for lane in concurrently.lanes]
     assert names == lanes
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from ecomflow.errors import ConfigError
-from ecomflow.stream_runner import Checkpoint, CheckpointStore, PolledRecord, ShardPoller, advance, decode_record
+from ecomflow.stream_runner import Checkpoint, CheckpointStore, PolledRecord, ShardPoller, advance
 
 
 def test_checkpoint_round_trips_and_is_replaced_whole(tmp_path):
@@ -28,19 +26,6 @@ def test_checkpoint_of_another_stream_is_refused(tmp_path):
 def test_s3_checkpoint_is_refused_locally():
     with pytest.raises(ConfigError, match="local folder"):
         CheckpointStore("s3://bucket/checkpoint")
-
-
-def test_records_are_decoded_as_raw_strings():
-    data = json.dumps({"InvoiceNo": "536365", "Quantity": 6, "UnitPrice": 2.55}).encode()
-    row = decode_record(PolledRecord("shardId-0", "1", data), 4)
-    assert row[0] == "536365" and row[3] == "6" and row[5] == "2.55" and row[-1] == 4
-    assert row[-2] == data.decode()
-
-
-@pytest.mark.parametrize("data", [b"not json", b"[1, 2]", b'{"Quantity": {"n": 1}}', b"\xff\xfe"])
-def test_undecodable_records_keep_their_text_and_no_fields(data):
-    row = decode_record(PolledRecord("shardId-0", "1", data), 0)
-    assert row[:8] == (None,) * 8 and row[8]
 
 
 def test_positions_advance_to_the_last_record_per_shard():

@@ -27,10 +27,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
+from ecomflow.aws import ClientSettings
 from ecomflow.errors import DeliveryError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
 
@@ -261,6 +262,20 @@ def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iter
     log.info("DynamoDB: %d lines to %s, %d summaries to %s", len(items), invoice_table, len(summaries),
              customer_table)
     return stats
+
+
+def save_partition(settings: ClientSettings, invoice_table: str, customer_table: str,
+                   rows: Iterable[Any], workers: int = 1) -> Iterator[WriteStats]:
+    """Write one Spark partition of curated rows (`save_lines`); runs on an executor, one client per process.
+
+    Meant for `rdd.mapPartitions` over rows partitioned by invoice number, so that each invoice's
+    `Customer` summaries are read and written by one task only. Yields the partition's WriteStats.
+    """
+    lines = [row.asDict() for row in rows]
+    if not lines:
+        yield WriteStats()
+        return
+    yield save_lines(settings.client(), invoice_table, customer_table, lines, workers=workers)
 
 
 def ensure_tables(client: Any, invoice_table: str, customer_table: str) -> None:
