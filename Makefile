@@ -13,7 +13,7 @@ $(STAMP): setup.py requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (AWS Glue 5.1 runs Python 3.11)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip==24.3.1
-	$(BIN)/pip install -q -r requirements.lock
+	$(BIN)/pip install -q -r requirements.lock  # the pinned `[local,test,dev]` set of setup.py
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 

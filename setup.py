@@ -6,11 +6,21 @@ The package `ecomflow` lives in `lib/`. Exact versions for a local environment a
 
 from setuptools import find_packages, setup
 
-GLUE_RUNTIME = [  # present in AWS Glue 5.1; pinned to its versions
+# Unconditional requirements: what the job code imports in Glue and Glue 5.1 does not provide.
+# Nothing: Glue provides pyspark, awsglue, boto3 and their dependencies, and the Lambda runtime boto3.
+# A wheel installed into Glue (`--additional-python-modules`) must not pull a second Spark or
+# shadow Glue's own `awsglue` (tests/unit/test_packaging.py reads the built wheel's metadata).
+INSTALL_REQUIRES: list[str] = []
+
+# Present in AWS Glue 5.1 (and pinned to its versions): only what runs Glue's code elsewhere.
+GLUE_PROVIDED = [
     "pyspark==3.5.6",
     "awsgluedataplanepython==5.1.0",
     "boto3>=1.34",
 ]
+# The batch job's quality gate: the one thing the Glue jobs add (`--additional-python-modules`).
+GATE = ["great-expectations==1.24.1"]
+LAMBDA = ["aws-lambda-powertools==3.37.0"]  # the Lambda runtime has boto3
 
 setup(
     name="ecomflow",
@@ -21,15 +31,14 @@ setup(
     packages=find_packages("lib"),
     package_data={"ecomflow": ["sql/**/*.sql", "py.typed"]},
     include_package_data=True,
-    install_requires=GLUE_RUNTIME + [
-        "great-expectations==1.24.1",
-        "duckdb==2.0.1",
-        "psycopg[binary]==3.3.9",
-        "rich==15.0.0",
-        "aws-lambda-powertools==3.37.0",
-        "moto[server]==5.2.5",
-    ],
+    install_requires=INSTALL_REQUIRES,
     extras_require={
+        "glue": GATE,
+        "lambda": LAMBDA,
+        # The laptop: Spark and Glue's Python interface, the local stand-ins (moto server, PostgreSQL
+        # client, DuckDB for Athena) and the CLI. `make setup` installs it, pinned (requirements.lock).
+        "local": [*GLUE_PROVIDED, *GATE, *LAMBDA, "duckdb==2.0.1", "psycopg[binary]==3.3.9", "rich==15.0.0",
+                  "moto[server]==5.2.5"],
         "test": [
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",
@@ -41,7 +50,7 @@ setup(
             "pandas==2.2.3",
             "pyarrow==26.0.1",
         ],
-        "dev": ["cfn-lint==1.58.0", "checkov==3.1.47"],
+        "dev": ["cfn-lint==1.58.0", "checkov==3.1.47", "wheel==0.45.1"],
     },
     entry_points={"console_scripts": ["ecomflow=ecomflow.cli:main"]},
 )
