@@ -6,18 +6,14 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ecomflow.contract import CUSTOMER_ID, INT_MAX, INT_MIN, INTEGER, PRICE, WHITESPACE
+
 # One CSV field: a quoted field ("" escapes a quote) or an unquoted run without quotes or commas.
 # Possessive quantifiers keep Java's regex engine from recursing on long fields.
 CSV_FIELD = r'(?:"(?:[^"]++|"")*+"|[^,"]*+)'
 CSV_LINE = rf"^{CSV_FIELD}(?:,{CSV_FIELD})*+$"
 CSV_FIELD_AFTER_SEPARATOR = rf",({CSV_FIELD})"
 
-INTEGER = r"^[+-]?[0-9]{1,10}$"
-# At most 9 integer and 3 fractional digits: decimal(12,3) holds it exactly.
-PRICE = r"^[+-]?(?:[0-9]{1,9}(?:\.[0-9]{0,3})?|\.[0-9]{1,3})$"
-CUSTOMER_ID = r"^([0-9]+)(?:\.0+)?$"
-
-INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
 
 def is_well_formed_csv(line: Column) -> Column:
@@ -41,9 +37,14 @@ def unquote_csv_field(field: Column) -> Column:
     return F.when(is_quoted, inner).otherwise(field)
 
 
+def trim_text(text: Column) -> Column:
+    """`text` without the contract's whitespace at either end (`contract.trim` in Python)."""
+    return F.btrim(text, F.lit(WHITESPACE))
+
+
 def blank_as_null(text: Column) -> Column:
-    """Trim `text`; an empty result is null."""
-    trimmed = F.trim(text)
+    """Trim `text` (the contract's whitespace rule); an empty result is null."""
+    trimmed = trim_text(text)
     return F.when(trimmed == "", F.lit(None).cast(T.StringType())).otherwise(trimmed)
 
 

@@ -231,7 +231,7 @@ STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 STREAM_REQUIRED = ("stream_name", "lake", "checkpoint_location")
 STREAM_OPTIONAL = (
     "JOB_NAME", "stream_arn", "region", "window_size", "starting_position", "invoice_table", "customer_table",
-    "max_records_per_shard", "date_format", "service_codes", *REDSHIFT_ARGS,
+    "max_records_per_shard", "date_format", "service_codes", *REDSHIFT_ARGS, *NOTIFY_ARGS,
     "until_idle", "max_batches",  # the local shard poller only: Glue's forEachBatch runs until stopped
 )
 
@@ -258,6 +258,7 @@ class StreamConfig(LakeLayout):
     rules: CleaningRules = field(default_factory=CleaningRules)
     job_name: str = "ecomflow-stream-etl"
     region: str | None = None  # `--region`, else the stream ARN's; None: the job's environment decides
+    topic_arn: str | None = None  # SNS topic for "lines refused by a store"; None = the log only
     until_idle: bool = False  # local poller: stop once a poll finds nothing new
     max_batches: int | None = None  # local poller: stop after this many micro-batches
 
@@ -309,6 +310,7 @@ def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
         rules=parse_cleaning_rules(args),
         job_name=args.get("JOB_NAME") or "ecomflow-stream-etl",
         region=(args.get("region") or "").strip() or arn_region(args.get("stream_arn")),
+        topic_arn=parse_topic_arn(args.get("topic_arn")),
         until_idle=parse_switch("until_idle", args.get("until_idle"), default=False),
         max_batches=max_batches,
     )

@@ -31,6 +31,7 @@ from decimal import Decimal
 import time
 from typing import Any, Callable, Iterable, Mapping
 
+from ecomflow.contract import RAW_FIELDS, REQUIRED_FIELDS, field_problems
 from ecomflow.errors import InvalidRequestError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
 from ecomflow.sinks.kinesis import (
@@ -42,23 +43,13 @@ from ecomflow.sinks.kinesis import (
     put_records,
 )
 
-# Mirrors ecomflow.schemas.RAW_FIELDS (a unit test keeps them equal): schemas imports pyspark,
-# which the Lambda package does not ship.
-RAW_FIELDS: tuple[str, ...] = (
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country",
-)
-REQUIRED_FIELDS: tuple[str, ...] = ("InvoiceNo", "StockCode", "Quantity", "InvoiceDate", "UnitPrice", "Country")
 
 MAX_RECORDS = MAX_RECORDS_PER_CALL
 MAX_REQUEST_BYTES = MAX_BYTES_PER_CALL
 JSON_TYPES = ("application/json",)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 CSV_TYPES = ("text/csv", "application/csv")
 
-# Python mirrors of the patterns of ecomflow.columns (to_int_strict, to_price, to_customer_id).
-_INTEGER = re.compile(r"^[+-]?[0-9]{1,10}$")
-_PRICE = re.compile(r"^[+-]?(?:[0-9]{1,9}(?:\.[0-9]{0,3})?|\.[0-9]{1,3})$")
-_CUSTOMER_ID = re.compile(r"^[0-9]+(?:\.0+)?$")
-_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 
 
 @dataclass(frozen=True)
@@ -125,30 +116,14 @@ def decode_stream_record(data: bytes | bytearray | None) -> tuple[str | None, ..
         values = raw_fields(document) if isinstance(document, dict) else {}
     except (ValueError, TypeError, RecursionError):  # JSONDecodeError is a ValueError; so is a 5,000-digit int
         values = {}
-    return (*(values.get(name) for name in RAW_FIELDS), text)
-
-
-def _blank(value: str | None) -> bool:
-    return value is None or value.strip() == ""
+    # A JSON escape can spell a lone surrogate (`"\ud800"`), which no UTF-8 store (nor Spark) can
+    # take: it becomes U+FFFD, which the contract refuses, so the line is quarantined, not lost.
+    return (*(_LONE_SURROGATE.sub("\ufffd", v) if v else v for v in (values.get(n) for n in RAW_FIELDS)), text)
 
 
 def record_errors(values: Mapping[str, str | None]) -> list[str]:
-    """What is structurally wrong with one record's raw fields (empty when it may be accepted)."""
-    errors = [f"{name} is missing" for name in REQUIRED_FIELDS if _blank(values.get(name))]
-    quantity = (values.get("Quantity") or "").strip()
-    if quantity and not (_INTEGER.match(quantity) and _INT_MIN <= int(quantity) <= _INT_MAX):
-        errors.append(f"Quantity {quantity!r} is not a whole number")
-    price = (values.get("UnitPrice") or "").strip()
-    if price and not _PRICE.match(price):
-        errors.append(f"UnitPrice {price!r} is not a decimal number with at most 9 digits before "
-                      f"and 3 after the point")
-    customer = (values.get("CustomerID") or "").strip()
-    if customer and not _CUSTOMER_ID.match(customer):
-        errors.append(f"CustomerID {customer!r} is not a number")
-    invoice = (values.get("InvoiceNo") or "").strip()
-    if len(invoice) > 256:
-        errors.append("InvoiceNo is longer than 256 characters")
-    return errors
+    """What keeps one record's raw fields out of the stores (empty when it may be accepted): `contract.field_problems`."""
+    return field_problems(dict(values))
 
 
 def media_type(content_type: str | None) -> tuple[str, str]:

@@ -5,27 +5,24 @@ No pyspark here: this module runs inside the query Lambda.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Mapping
 from urllib.parse import unquote
 
+from ecomflow import contract
 from ecomflow.errors import InvalidRequestError
 from ecomflow.sinks import dynamodb
 
-_INVOICE_NO = re.compile(r"^[A-Za-z0-9]{1,32}$")
-_STOCK_CODE = re.compile(r"^[A-Z0-9 _.\-/]{1,64}$")  # never "#", the sort key's separator
-_CUSTOMER_ID = re.compile(r"^([0-9]{1,20})(?:\.0+)?$")
-
 
 def _path_value(raw: str) -> str:
-    return unquote(raw).strip()
+    """A path parameter as the contract holds it: URL-decoded, trimmed by the contract's whitespace rule."""
+    return contract.trim(unquote(raw)) or ""
 
 
 def invoice_no(raw: str) -> str:
     """A path's invoice number, trimmed; InvalidRequestError (400) unless letters and digits."""
     value = _path_value(raw)
-    if not _INVOICE_NO.match(value):
-        raise InvalidRequestError(400, f"malformed invoice number {value!r}: expected letters and digits, "
+    if not contract.is_invoice_no(value):
+        raise InvalidRequestError(400, f"malformed invoice number {contract.shown(value)}: expected 1-32 ASCII letters and digits, "
                                        f"e.g. 536365 or C536379")
     return value
 
@@ -33,8 +30,8 @@ def invoice_no(raw: str) -> str:
 def stock_code(raw: str) -> str:
     """A path's stock code, trimmed and upper-cased as the curated data holds it; 400 when malformed."""
     value = _path_value(raw).upper()
-    if not _STOCK_CODE.match(value):
-        raise InvalidRequestError(400, f"malformed stock code {value!r}: expected letters, digits, spaces "
+    if not contract.is_stock_code(value):
+        raise InvalidRequestError(400, f"malformed stock code {contract.shown(value)}: expected letters, digits, spaces "
                                        f"or _.-/ (at most 64), e.g. 85123A")
     return value
 
@@ -42,10 +39,11 @@ def stock_code(raw: str) -> str:
 def customer_id(raw: str) -> str:
     """A path's customer id as digits (`17850.0` is `17850`); 400 when malformed."""
     value = _path_value(raw)
-    match = _CUSTOMER_ID.match(value)
-    if not match:
-        raise InvalidRequestError(400, f"malformed customer id {value!r}: expected digits, e.g. 17850")
-    return match.group(1)
+    digits = contract.customer_digits(value)
+    if digits is None:
+        raise InvalidRequestError(400, f"malformed customer id {contract.shown(value)}: expected at most 20 digits, "
+                                       f"e.g. 17850")
+    return digits
 
 
 def _money(value: Any) -> str:

@@ -1,13 +1,12 @@
-"""Schemas as code: the raw header, the curated `sales` contract and the quarantine layout."""
+"""Schemas as code: the curated `sales` contract and the quarantine layout, built on `ecomflow.contract`."""
 
 from __future__ import annotations
 
 from pyspark.sql import types as T
 
-RAW_FIELDS: tuple[str, ...] = (
-    "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country",
-)
-RAW_HEADER = ",".join(RAW_FIELDS)
+from ecomflow.contract import RAW_FIELDS, RAW_HEADER, REASONS
+
+__all__ = ["RAW_FIELDS", "RAW_HEADER", "REASONS", "CURATED_SCHEMA", "QUARANTINE_SCHEMA", "LINE_TYPES"]
 
 PRICE_TYPE = T.DecimalType(12, 3)
 REVENUE_TYPE = T.DecimalType(18, 3)
@@ -43,19 +42,3 @@ QUARANTINE_COLUMNS: tuple[str, ...] = tuple(QUARANTINE_SCHEMA.fieldNames())
 QUARANTINE_PARTITIONS: tuple[str, ...] = ("reason",)
 
 LINE_TYPES: tuple[str, ...] = ("cancellation", "adjustment", "stock_adjustment", "service", "sale")
-
-# Quarantine reason codes, in the order the rules are checked (the first failing one is kept).
-REASONS: tuple[str, ...] = (
-    "malformed_csv",
-    "wrong_field_count",
-    "missing_invoice_no",
-    "missing_stock_code",
-    "missing_country",
-    "bad_quantity",
-    "zero_quantity",
-    "bad_unit_price",
-    "negative_price",
-    "bad_invoice_date",
-    "bad_customer_id",
-    "revenue_overflow",
-)

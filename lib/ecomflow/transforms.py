@@ -26,6 +26,7 @@ from ecomflow.columns import (
     unquote_csv_field,
 )
 from ecomflow.config import CleaningRules
+from ecomflow.contract import FORBIDDEN_CHARACTERS, INVOICE_NO, MAX_BYTES, STOCK_CODE
 from ecomflow.schemas import (
     CURATED_COLUMNS,
     PRICE_TYPE,
@@ -71,24 +72,32 @@ def type_fields(raw: DataFrame, rules: CleaningRules) -> DataFrame:
     # Spark resolves names case-insensitively, so the raw fields (`Quantity`) are not kept next
     # to the typed ones (`quantity`).
     passthrough = [c for c in raw.columns if c not in RAW_FIELDS]
+    texts = [blank_as_null(F.col(name)) for name in RAW_FIELDS]
     typed = raw.select(
         *passthrough,
-        blank_as_null(F.col("InvoiceNo")).alias("invoice_no"),
-        F.upper(blank_as_null(F.col("StockCode"))).alias("stock_code"),
-        blank_as_null(F.col("Description")).alias("description"),
-        to_int_strict(blank_as_null(F.col("Quantity"))).alias("quantity"),
-        to_price(blank_as_null(F.col("UnitPrice"))).alias("unit_price"),
-        F.to_timestamp(blank_as_null(F.col("InvoiceDate")), rules.date_format).alias("invoice_ts"),
+        texts[0].alias("invoice_no"),
+        F.upper(texts[1]).alias("stock_code"),
+        texts[2].alias("description"),
+        to_int_strict(texts[3]).alias("quantity"),
+        to_price(texts[5]).alias("unit_price"),
+        F.to_timestamp(texts[4], rules.date_format).alias("invoice_ts"),
         customer_text.alias("_customer_text"),
         to_customer_id(customer_text).alias("customer_id"),
-        blank_as_null(F.col("Country")).alias("country"),
+        texts[7].alias("country"),
+        # One regex per line over all its fields: the contract's forbidden characters.
+        F.concat_ws("", *texts).rlike(FORBIDDEN_CHARACTERS).alias("_bad_characters"),
     ).withColumn("revenue", (F.col("quantity") * F.col("unit_price")).cast(REVENUE_TYPE))
 
     is_adjustment = F.col("invoice_no").startswith("A")
     rules_broken = first_failing([
+        ("bad_characters", F.col("_bad_characters")),
         ("missing_invoice_no", F.col("invoice_no").isNull()),
+        ("bad_invoice_no", ~F.col("invoice_no").rlike(INVOICE_NO)),
         ("missing_stock_code", F.col("stock_code").isNull()),
+        ("bad_stock_code", ~F.col("stock_code").rlike(STOCK_CODE)),
+        ("description_too_long", F.octet_length("description") > MAX_BYTES["Description"]),
         ("missing_country", F.col("country").isNull()),
+        ("country_too_long", F.octet_length("country") > MAX_BYTES["Country"]),
         ("bad_quantity", F.col("quantity").isNull()),
         ("zero_quantity", F.col("quantity") == 0),
         ("bad_unit_price", F.col("unit_price").isNull()),
@@ -99,7 +108,7 @@ def type_fields(raw: DataFrame, rules: CleaningRules) -> DataFrame:
     ])
     return (
         typed.withColumn("reason", F.coalesce(F.col("parse_error"), rules_broken))
-        .drop("_customer_text", "parse_error")
+        .drop("_customer_text", "_bad_characters", "parse_error")
     )
 
 

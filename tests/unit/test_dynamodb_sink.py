@@ -76,14 +76,47 @@ def test_customer_summary_counts_the_lines_of_a_customer():
     (summary,) = dynamodb.customer_summaries(lines)
     assert summary == {"CustomerID": "17850", "InvoiceNo": "536365", "invoice_ts": "2010-12-01T08:26:00",
                        "country": "United Kingdom", "line_count": 2, "item_count": 1, "total_quantity": 8,
-                       "total_revenue": Decimal("20.400"), "line_types": ["sale"], "stock_codes": ["85123A"],
-                       "record_ids": ["a", "b"]}
+                       "total_revenue": Decimal("20.400"), "line_types": ["sale"]}
 
 
-def test_merging_a_summary_counts_new_lines_once():
-    first = dynamodb.merge_summary(None, [dynamodb.invoice_item(line("a"))])
-    later = dynamodb.merge_summary(first, [dynamodb.invoice_item(line("a")),
-                                           dynamodb.invoice_item(line("b", stock_code="22633", quantity=2))])
-    assert (later["line_count"], later["item_count"], later["total_quantity"]) == (2, 2, 8)
-    assert later["total_revenue"] == Decimal("20.400") and later["record_ids"] == ["a", "b"]
-    assert dynamodb.merge_summary(later, [dynamodb.invoice_item(line("b", stock_code="22633"))]) is None
+def test_a_summary_stays_small_however_many_lines_its_invoice_has():
+    lines = [dynamodb.invoice_item(line(f"r{i:05d}", stock_code=f"C{i:05d}")) for i in range(20_000)]
+    (summary,) = dynamodb.customer_summaries(lines)
+    assert summary["line_count"] == summary["item_count"] == 20_000
+    assert len(repr(dynamodb.to_attributes(summary))) < 1_000
+
+
+def validation_error(operation: str) -> dict:
+    return {"service_error_code": "ValidationException", "service_message": "Item size has exceeded the maximum "
+            "allowed size", "http_status_code": 400}
+
+
+def test_a_chunk_dynamodb_refuses_is_put_item_by_item_and_only_the_bad_item_is_left_out():
+    client, stub = stubbed_client()
+    items = [dynamodb.invoice_item(line(f"r{i}")) for i in range(3)]
+    stub.add_client_error("batch_write_item", **validation_error("batch_write_item"))
+    stub.add_response("put_item", {}, {"TableName": "Invoice", "Item": dynamodb.to_attributes(items[0])})
+    stub.add_client_error("put_item", **validation_error("put_item"))
+    stub.add_response("put_item", {}, {"TableName": "Invoice", "Item": dynamodb.to_attributes(items[2])})
+    with stub:
+        stats = dynamodb.write_items(client, "Invoice", items, dynamodb.INVOICE_KEY, retry=NO_WAIT,
+                                     sleep=lambda s: None)
+    stub.assert_no_pending_responses()
+    assert stats.items == 2 and [r.record_id for r in stats.rejected] == ["r1"]
+    assert stats.rejected[0].key == ("536365", "85123A#r1") and "maximum allowed size" in stats.rejected[0].message
+
+
+def test_other_errors_of_a_chunk_are_raised_not_dead_lettered():
+    client, stub = stubbed_client()
+    stub.add_client_error("batch_write_item", service_error_code="InternalServerError", http_status_code=500)
+    with stub, pytest.raises(Exception, match="InternalServerError"):
+        dynamodb.write_items(client, "Invoice", [dynamodb.invoice_item(line("a"))], dynamodb.INVOICE_KEY,
+                             retry=NO_WAIT, sleep=lambda s: None)
+
+
+def test_a_line_outside_the_key_grammar_is_refused_not_given_a_forged_key():
+    client, stub = stubbed_client()
+    with stub:
+        stats = dynamodb.save_lines(client, "Invoice", "Customer", [line("evil", stock_code="85123#EVIL",
+                                                                         customer_id=None)])
+    assert stats.items == 0 and [r.record_id for r in stats.rejected] == ["evil"]

@@ -86,9 +86,11 @@ def test_more_than_5_mib_is_413():
     assert error.status_code == 413 and "5 MiB" in error.message
 
 
-def test_record_over_1_mib_is_413():
+def test_record_over_1_mib_is_refused_by_its_fields_bound():
+    # The contract bounds every field far below Kinesis's 1 MiB a record: the field is named.
     error = refused(json.dumps({"records": [GOOD, {**GOOD, "Description": "x" * (1024 * 1024)}]}))
-    assert error.status_code == 413 and error.errors[0]["record"] == 1
+    assert error.status_code == 400 and error.errors[0]["record"] == 1
+    assert error.errors[0]["errors"] == ["Description is longer than 1024 bytes (UTF-8)"]
 
 
 def test_csv_wrong_header_and_field_count_are_400():

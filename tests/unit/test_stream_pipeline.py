@@ -236,3 +236,20 @@ def test_a_batch_is_counted_per_partition_it_touches(spark, config):
     assert (counts.read, counts.curated, counts.quarantined) == (5, 3, 1)
     assert counts.curated_touched == ("year=2010/month=12",)
     assert counts.quarantine_touched == ("reason=zero_quantity",)
+
+
+def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, config):
+    from ecomflow.sinks.dynamodb import Rejected
+
+    def refusing_store(batch: stream.StreamBatch) -> None:
+        (first,) = batch.curated.orderBy("record_id").select("record_id").limit(1).collect()
+        batch.rejected.append(Rejected(config.invoice_table, ("536365", "x"), first["record_id"], "Item too large"))
+
+    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake, refusing_store])
+
+    assert result.written["dead_lettered"] == 1 and result.curated == 3
+    dead = read(spark, config, "quarantine").where("reason = 'rejected_by_dynamodb'").collect()
+    assert len(dead) == 1 and '"invoice_no":"536365"' in dead[0]["raw_line"]  # the whole line is kept
+    again = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake, refusing_store])
+    assert again.written["dead_lettered"] == 1
+    assert read(spark, config, "quarantine").where("reason = 'rejected_by_dynamodb'").count() == 1  # idempotent

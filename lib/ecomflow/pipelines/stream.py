@@ -28,9 +28,11 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ecomflow import contract
 from ecomflow.aws import ClientSettings
 from ecomflow.config import StreamConfig
 from ecomflow.ingest import decode_stream_record
+from ecomflow.sinks.dynamodb import Rejected
 from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA, RAW_FIELDS
 from ecomflow.sinks import lake_append
 from ecomflow.sinks.lake import partition_path
@@ -152,6 +154,7 @@ class StreamBatch:
     counts: BatchPartitions
     written: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # per sink, for the batch log
+    rejected: list[Rejected] = field(default_factory=list)  # what a store refused, line by line
 
     @property
     def curated_touched(self) -> tuple[str, ...]:
@@ -224,6 +227,48 @@ def save_lake(batch: StreamBatch) -> None:
     batch.written.update(lake_curated=curated.rows, lake_quarantined=quarantine.rows)
 
 
+def save_dead_letters(batch: StreamBatch) -> None:
+    """Keep the lines a store refused in the quarantine (reason `rejected_by_<store>`), and raise the alarm.
+
+    A store's refusal of one line never fails the micro-batch (the rest is written and the
+    checkpoint moves); the refused line is kept whole, as the JSON of its curated values, so it can
+    be mended and replayed. The lake and the other stores keep the line: the dead-letter row names
+    the store that lacks it. An ERROR log line and the SNS topic (`--topic_arn`) say so.
+    """
+    from ecomflow.sinks.notify import publish_event
+
+    by_reason: dict[str, set[str]] = {}
+    for rejected in batch.rejected:
+        if rejected.record_id:
+            by_reason.setdefault(dead_letter_reason(rejected.table, batch.config), set()).add(rejected.record_id)
+    business = [c for c in CURATED_SCHEMA.fieldNames() if c not in ("source", "ingested_at", "year", "month")]
+    frames = [
+        batch.curated.where(F.col("record_id").isin(sorted(ids))).select(
+            F.sha2(F.concat_ws(":", F.lit(reason), F.col("record_id")), 256).alias("quarantine_id"),
+            F.to_json(F.struct(*business)).alias("raw_line"), F.lit(reason).alias("reason"), "source", "ingested_at")
+        for reason, ids in sorted(by_reason.items())
+    ]
+    written = 0
+    for frame, reason in zip(frames, sorted(by_reason)):
+        written += lake_append.append_new_rows(
+            batch.lines.sparkSession, frame, batch.config.quarantine_uri, f"{batch.staging_uri}/dead-letters",
+            "quarantine_id", QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA,
+            touched=(partition_path({"reason": reason}, QUARANTINE_PARTITIONS),)).rows
+    batch.written.update(dead_lettered=len(batch.rejected))
+    examples = [f"{r.table} {r.key}: {r.message}" for r in batch.rejected[:5]]
+    log.error("batch %d: %d items refused by the stores, kept in the quarantine (%d new rows): %s",
+              batch.batch_id, len(batch.rejected), written, "; ".join(examples))
+    publish_event(batch.config.topic_arn, f"{batch.config.job_name}: lines refused by a store", {
+        "event": "lines_dead_lettered", "job_name": batch.config.job_name, "run_id": f"batch-{batch.batch_id}",
+        "refused": len(batch.rejected), "reasons": sorted(by_reason), "examples": examples})
+
+
+def dead_letter_reason(table: str, config: StreamConfig) -> str:
+    """The quarantine reason of a line a store refused: `rejected_by_dynamodb`, `rejected_by_redshift`."""
+    dynamodb_tables = (config.invoice_table, config.customer_table)
+    return contract.REJECTED_BY_DYNAMODB if table in dynamodb_tables else contract.REJECTED_BY_REDSHIFT
+
+
 def dynamodb_rows(curated: DataFrame) -> DataFrame:
     """The curated columns DynamoDB items are built from; the timestamp as wall-clock text.
 
@@ -262,6 +307,7 @@ class DynamoDbSink:
         rows = dynamodb_rows(batch.curated).repartition(tasks, "invoice_no")
         stats = sum(rows.rdd.mapPartitions(write).collect(), dynamodb.WriteStats())
         batch.written.update(dynamodb_items=stats.items)
+        batch.rejected.extend(stats.rejected)
 
 
 class RedshiftSink:
@@ -343,6 +389,8 @@ def process_batch(records: DataFrame, batch_id: int, config: StreamConfig,
         batch = StreamBatch(batch_id=batch_id, config=config, lines=lines, counts=counts,
                             seconds={"clean": round(time.monotonic() - started, 2)})
         run_sinks(sinks, batch)
+        if batch.rejected:
+            save_dead_letters(batch)
     finally:
         lines.unpersist()
     result = BatchResult(batch_id, counts.read, counts.curated, counts.quarantined,

@@ -5,7 +5,8 @@ Layout (keys are strings; `C536379` is an invoice number):
   on several distinct lines of one invoice, and none may be lost, so each LINE is its own item whose
   sort key is `<StockCode>#<record_id>`; plain attributes `stock_code` and `record_id` repeat the
   parts. "Every line of a pair" is a Query with `begins_with(StockCode, "<code>#")`; the `#` stops
-  `85123` from matching `85123A`. A line delivered twice has the same record_id, hence the same key,
+  `85123` from matching `85123A`, and no stock code can hold a `#` (`ecomflow.contract`; lines that
+  break the grammar are refused here too), so no value can forge another line's key. A line delivered twice has the same record_id, hence the same key,
   and its PutItem overwrites itself: never counted twice. Items hold only values derived from the
   line (no ingestion time), so a redelivery writes identical bytes.
 - `Customer`: partition key `CustomerID`, sort key `InvoiceNo`: one summary of that customer's
@@ -30,7 +31,9 @@ from decimal import Decimal
 from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.exceptions import ClientError
 
+from ecomflow import contract
 from ecomflow.aws import ClientSettings
 from ecomflow.errors import DeliveryError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
@@ -49,17 +52,28 @@ _deserializer = TypeDeserializer()
 
 
 @dataclass(frozen=True)
+class Rejected:
+    """An item DynamoDB refused (a ValidationException naming it alone): its key and DynamoDB's message."""
+
+    table: str
+    key: tuple[str, ...]
+    record_id: str | None
+    message: str
+
+
+@dataclass(frozen=True)
 class WriteStats:
-    """Items written, BatchWriteItem calls made, items re-sent after `UnprocessedItems`, duplicates folded."""
+    """Items written, calls made, items re-sent after `UnprocessedItems`, duplicates folded, items refused."""
 
     items: int = 0
     calls: int = 0
     retried: int = 0
     duplicates: int = 0
+    rejected: tuple[Rejected, ...] = ()
 
     def __add__(self, other: WriteStats) -> WriteStats:
         return WriteStats(self.items + other.items, self.calls + other.calls, self.retried + other.retried,
-                          self.duplicates + other.duplicates)
+                          self.duplicates + other.duplicates, self.rejected + other.rejected)
 
 
 def to_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -102,37 +116,21 @@ def invoice_item(line: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def merge_summary(existing: Mapping[str, Any] | None, lines: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
-    """The `Customer` item of one (customer, invoice) with `lines` (`Invoice` items) counted in.
+def customer_summary(lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The `Customer` item of one (customer, invoice), from every `Invoice` item of it.
 
-    The summary keeps the ids of the lines it counts (`record_ids`), so a redelivered line is
-    never counted twice, and adding lines needs only the summary itself, never a Query of the
-    invoice's lines. Returns None when every line is already counted (nothing to write).
+    Its size is bounded whatever the invoice's size: counts and totals, and the set of line
+    types (at most five), but no list of the lines or their stock codes.
     """
-    counted = set(existing.get("record_ids", ())) if existing else set()
-    new = {line["record_id"]: line for line in lines if line["record_id"] not in counted}
-    if not new:
-        return None
-    first = min(new.values(), key=lambda l: (l["invoice_ts"], l["StockCode"]))
-    summary = dict(existing) if existing else {
+    first = min(lines, key=lambda l: (l["invoice_ts"], l["StockCode"]))
+    return {
         "CustomerID": first["customer_id"], "InvoiceNo": first["InvoiceNo"], "invoice_ts": first["invoice_ts"],
-        "country": first["country"], "line_count": 0, "total_quantity": 0, "total_revenue": Decimal("0.000"),
-        "line_types": [], "stock_codes": [], "record_ids": [],
+        "country": first["country"], "line_count": len(lines),
+        "item_count": len({l["stock_code"] for l in lines}),
+        "total_quantity": sum(int(l["quantity"]) for l in lines),
+        "total_revenue": sum((money(l["revenue"]) for l in lines), Decimal("0.000")),
+        "line_types": sorted({l["line_type"] for l in lines}),
     }
-    if first["invoice_ts"] < summary["invoice_ts"]:
-        summary.update(invoice_ts=first["invoice_ts"], country=first["country"])
-    stock_codes = sorted(set(summary["stock_codes"]) | {l["stock_code"] for l in new.values()})
-    summary.update(
-        line_count=int(summary["line_count"]) + len(new),
-        item_count=len(stock_codes),
-        total_quantity=int(summary["total_quantity"]) + sum(int(l["quantity"]) for l in new.values()),
-        total_revenue=money(summary["total_revenue"]) + sum((money(l["revenue"]) for l in new.values()),
-                                                             Decimal("0.000")),
-        line_types=sorted(set(summary["line_types"]) | {l["line_type"] for l in new.values()}),
-        stock_codes=stock_codes,
-        record_ids=sorted(counted | set(new)),
-    )
-    return summary
 
 
 def customer_groups(invoice_lines: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], list[Mapping[str, Any]]]:
@@ -145,8 +143,8 @@ def customer_groups(invoice_lines: Iterable[Mapping[str, Any]]) -> dict[tuple[st
 
 
 def customer_summaries(invoice_lines: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Fresh `Customer` items summarising `Invoice` items per (customer, invoice)."""
-    return [merge_summary(None, lines) for lines in customer_groups(invoice_lines).values()]
+    """`Customer` items summarising `Invoice` items per (customer, invoice)."""
+    return [customer_summary(lines) for lines in customer_groups(invoice_lines).values()]
 
 
 def get_items(client: Any, table: str, keys: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -177,28 +175,40 @@ def dedupe_by_key(items: Iterable[Mapping[str, Any]], key: Sequence[str]) -> tup
     return list(by_key.values()), count - len(by_key)
 
 
+def _is_validation_error(error: ClientError) -> bool:
+    return error.response.get("Error", {}).get("Code") == "ValidationException"
+
+
 def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key: Sequence[str], *,
                 retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep,
                 workers: int = 1) -> WriteStats:
     """Put Python `items` into `table` with BatchWriteItem: deduplicated by `key`, 25 a call, retried.
 
-    `workers` chunks are in flight at once (1: one after the other).
+    `workers` chunks are in flight at once (1: one after the other). A chunk DynamoDB refuses as
+    a whole (ValidationException: an item over 400 KB, a key too long, a value it will not take)
+    is put item by item, so only the items that are refused themselves are left out; they come
+    back in `WriteStats.rejected` for the caller's dead-letter place, and the rest is written.
 
     Raises:
         DeliveryError: some items were still unprocessed after `retry.max_attempts` attempts.
     """
     unique, folded = dedupe_by_key(items, key)
-    requests = [{"PutRequest": {"Item": to_attributes(item)}} for item in unique]
-    chunks = [requests[start:start + MAX_BATCH_ITEMS] for start in range(0, len(requests), MAX_BATCH_ITEMS)]
+    chunks = [unique[start:start + MAX_BATCH_ITEMS] for start in range(0, len(unique), MAX_BATCH_ITEMS)]
 
-    def send(pending: list[dict[str, Any]]) -> tuple[int, int]:
+    def send(chunk: list[Mapping[str, Any]]) -> WriteStats:
+        pending = [{"PutRequest": {"Item": to_attributes(item)}} for item in chunk]
         calls = retried = 0
         for attempt in range(1, retry.max_attempts + 1):
-            response = client.batch_write_item(RequestItems={table: pending})
+            try:
+                response = client.batch_write_item(RequestItems={table: pending})
+            except ClientError as error:
+                if not _is_validation_error(error):
+                    raise
+                return one_by_one(chunk, calls + 1)
             calls += 1
             pending = response.get("UnprocessedItems", {}).get(table, [])
             if not pending:
-                return calls, retried
+                return WriteStats(items=len(chunk), calls=calls, retried=retried)
             log.warning("batch_write_item: %d items unprocessed in %s, attempt %d of %d", len(pending), table,
                         attempt, retry.max_attempts)
             retried += len(pending)
@@ -206,13 +216,27 @@ def write_items(client: Any, table: str, items: Iterable[Mapping[str, Any]], key
                 sleep(retry.delay(attempt))
         raise DeliveryError(f"{len(pending)} items were not written to {table} after {retry.max_attempts} attempts")
 
+    def one_by_one(chunk: list[Mapping[str, Any]], calls: int) -> WriteStats:
+        rejected = []
+        for item in chunk:
+            calls += 1
+            try:
+                client.put_item(TableName=table, Item=to_attributes(item))  # the client's own retries apply
+            except ClientError as error:
+                if not _is_validation_error(error):
+                    raise
+                message = error.response.get("Error", {}).get("Message", "")
+                rejected.append(Rejected(table, tuple(str(item[k]) for k in key), item.get("record_id"),
+                                         message[:300]))
+                log.warning("DynamoDB refused an item of %s (%s): %s", table, rejected[-1].key, message[:300])
+        return WriteStats(items=len(chunk) - len(rejected), calls=calls, rejected=tuple(rejected))
+
     if workers > 1 and len(chunks) > 1:
         with ThreadPoolExecutor(min(workers, len(chunks)), thread_name_prefix=f"write-{table}") as pool:
             sent = list(pool.map(send, chunks))  # the first chunk's error is raised once all have ended
     else:
         sent = [send(chunk) for chunk in chunks]
-    return WriteStats(items=len(unique), calls=sum(c for c, _ in sent), retried=sum(r for _, r in sent),
-                      duplicates=folded)
+    return sum(sent, WriteStats(duplicates=folded))
 
 
 def query_items(client: Any, table: str, key_condition: str, values: Mapping[str, Any],
@@ -243,20 +267,28 @@ def customer_invoices(client: Any, table: str, customer_id: str) -> list[dict[st
 def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iterable[Mapping[str, Any]], *,
                retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep,
                workers: int = 1) -> WriteStats:
-    """Write curated lines to `Invoice`, then count them into the `Customer` summaries of their invoices.
+    """Write curated lines to `Invoice`, then rebuild the `Customer` summaries of their invoices.
 
-    `workers`: BatchWriteItem calls in flight at once (`write_items`).
+    A summary is recomputed from a consistent Query of its invoice's lines, never incremented, so
+    a redelivered line cannot be counted twice and the item holds no list that grows with the
+    invoice. `workers`: BatchWriteItem calls in flight at once (`write_items`).
 
-    One writer per invoice is assumed (an invoice's records share a Kinesis partition key, hence a
-    shard, hence one micro-batch at a time), so the read of a summary and its write cannot race.
+    One writer per invoice is assumed (the streaming sink partitions a batch by invoice number,
+    and micro-batches run one after the other), so the Query and the summary's write cannot race.
     """
-    items = [invoice_item(line) for line in lines]
+    keyed, unkeyable = [], []
+    for line in lines:
+        (keyed if contract.is_invoice_no(line["invoice_no"]) and contract.is_stock_code(line["stock_code"])
+         else unkeyable).append(line)
+    items = [invoice_item(line) for line in keyed]
     stats = write_items(client, invoice_table, items, INVOICE_KEY, retry=retry, sleep=sleep, workers=workers)
-    groups = customer_groups(items)
-    existing = {(i["CustomerID"], i["InvoiceNo"]): i for i in get_items(
-        client, customer_table, [{"CustomerID": c, "InvoiceNo": n} for c, n in groups])}
-    merged = (merge_summary(existing.get(key), lines) for key, lines in groups.items())
-    summaries = [summary for summary in merged if summary is not None]
+    if unkeyable:  # the transforms quarantine these; a line that got here anyway is not given a forged key
+        stats = stats + WriteStats(rejected=tuple(
+            Rejected(invoice_table, (line["invoice_no"], line["stock_code"]), line["record_id"],
+                     "the invoice number or stock code is outside the contract's grammar") for line in unkeyable))
+    invoices = sorted({number for _, number in customer_groups(items)})
+    stored = [line for number in invoices for line in invoice_lines(client, invoice_table, number, consistent=True)]
+    summaries = customer_summaries(stored)
     stats = stats + write_items(client, customer_table, summaries, CUSTOMER_KEY, retry=retry, sleep=sleep,
                                 workers=workers)
     log.info("DynamoDB: %d lines to %s, %d summaries to %s", len(items), invoice_table, len(summaries),
