@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -16,7 +17,7 @@ from ecomflow.pipelines import stream
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.replay import replay_file
 from ecomflow.runtime import Runtime
-from ecomflow.schemas import CURATED_SCHEMA
+from ecomflow.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
 from ecomflow.sinks import dynamodb, kinesis
 from ecomflow.sinks.redshift import PostgresTarget
 from ecomflow.stream_demo import http_get, lambda_environment
@@ -172,3 +173,70 @@ def test_stream_demo_reads_a_streamed_invoice_back(spark, local_stack, tmp_path)
     assert sum(b["lines"] for b in summary["batches"]) == 5
     assert summary["get_invoice"]["invoice_no"] == "536365" and summary["get_invoice"]["status"] == 200
     assert summary["get_invoice"]["lines"] == 2
+
+
+# --- poison records: each inside a normal batch; the normal records reach every store ----------
+
+GOOD_FIELDS = dict(zip(RAW_FIELDS, ("900001", "85123A", "WHITE HEART", "6", "12/1/2010 8:26", "2.55", "17850",
+                                    "United Kingdom")))
+# (what any producer may write straight to the stream, the reason it is quarantined with)
+POISON = [
+    ({"Description": "x" * 500_000}, "description_too_long"),  # DynamoDB: item over 400 KB
+    ({"StockCode": "S" * 1100}, "bad_stock_code"),  # DynamoDB: a range key over 1,024 bytes
+    ({"InvoiceNo": "9" * 40}, "bad_invoice_no"),  # Redshift: VARCHAR(32)
+    ({"Description": "WHITE\x00HEART"}, "bad_characters"),  # Redshift/PostgreSQL: NUL
+    ({"Country": "United Kingdom\x00"}, "bad_characters"),
+    ({"StockCode": "85123#EVIL"}, "bad_stock_code"),  # would forge the Invoice sort key
+    ({"InvoiceNo": "\uff19\uff10\uff10\uff10\uff10\uff12"}, "bad_invoice_no"),  # full-width digits
+    ({"Description": "\ud800"}, "bad_characters"),  # a lone surrogate from a JSON escape
+    ({"CustomerID": "1" * 25}, "bad_customer_id"),
+]
+
+
+def poison_bytes(fields: dict) -> bytes:
+    return json.dumps({**GOOD_FIELDS, **fields}).encode("utf-8")  # json escapes NUL and the surrogate
+
+
+def test_no_poison_record_stops_the_stream_and_the_normal_records_reach_every_store(spark, setup):
+    from ecomflow.sinks.kinesis import KinesisEntry
+
+    normal = [{**GOOD_FIELDS, "InvoiceNo": f"90{i:04d}", "Quantity": str(i + 1)} for i in range(len(POISON) + 1)]
+    entries = []
+    for i, (fields, _) in enumerate(POISON):  # poison and normal records interleaved, on one shard
+        entries.append(KinesisEntry(json.dumps(normal[i]).encode(), "same-shard"))
+        entries.append(KinesisEntry(poison_bytes(fields), "same-shard"))
+    entries.append(KinesisEntry(json.dumps(normal[-1]).encode(), "same-shard"))
+    # the same line as normal[0] with a no-break space after its stock code: one line, not two
+    entries.append(KinesisEntry(json.dumps({**normal[0], "StockCode": "85123A\u00a0"}).encode(), "same-shard"))
+    kinesis.put_records(setup.kinesis, setup.config.stream_name, entries)
+
+    results = setup.runner(spark).run(until_idle=True)
+
+    assert sum(r.lines for r in results) == len(entries)
+    assert CheckpointStore(setup.config.checkpoint_uri).load(setup.config.stream_name).batch_id == len(results)
+    curated_ids = sorted(r["record_id"] for r in setup.curated(spark).select("record_id").collect())
+    assert len(curated_ids) == len(normal)
+    assert sorted(i["record_id"] for i in setup.invoice_items()) == curated_ids
+    assert setup.warehouse_ids() == curated_ids
+    quarantine = spark.read.schema(QUARANTINE_SCHEMA).option("basePath", setup.config.quarantine_uri) \
+        .parquet(setup.config.quarantine_uri).collect()
+    assert sorted(r["reason"] for r in quarantine) == sorted(reason for _, reason in POISON)
+    assert sum(r.duplicates_dropped for r in results) == 1
+
+
+def test_a_huge_invoice_keeps_a_small_customer_summary(spark, setup):
+    from ecomflow.sinks.kinesis import KinesisEntry
+
+    lines = 3000
+    entries = [KinesisEntry(json.dumps({**GOOD_FIELDS, "StockCode": f"C{i:05d}"}).encode(), "900001")
+               for i in range(lines)]
+    kinesis.put_records(setup.kinesis, setup.config.stream_name, entries)
+    config = setup.config
+    runner = StreamRunner(spark, replace(config, max_records_per_shard=500), kinesis=setup.kinesis,
+                          sinks=stream.default_sinks(config))
+    results = runner.run(until_idle=True)
+
+    assert len(results) == lines // 500 and sum(r.curated for r in results) == lines
+    (summary,) = setup.ddb.scan(TableName=config.customer_table)["Items"]
+    assert summary["line_count"] == {"N": str(lines)} and summary["item_count"] == {"N": str(lines)}
+    assert len(json.dumps(summary)) < 1000  # no list of the invoice's lines: 400 KB is far away
