@@ -114,7 +114,8 @@ def decode_stream_record(data: bytes | bytearray | None) -> tuple[str | None, ..
     try:
         document = json.loads(text, parse_float=Decimal)
         values = raw_fields(document) if isinstance(document, dict) else {}
-    except (ValueError, TypeError, RecursionError):  # JSONDecodeError is a ValueError; so is a 5,000-digit int
+    except (ValueError, TypeError, RecursionError, ArithmeticError):  # JSONDecodeError is a ValueError, so
+        # is a 5,000-digit int; `1e99999999999999999999` is decimal.InvalidOperation, an ArithmeticError
         values = {}
     # A JSON escape can spell a lone surrogate (`"\ud800"`), which no UTF-8 store (nor Spark) can
     # take: it becomes U+FFFD, which the contract refuses, so the line is quarantined, not lost.

@@ -121,7 +121,7 @@ def test_stream_records_are_read_as_raw_strings_numbers_as_written():
 @pytest.mark.parametrize("data", [
     b"not json", b"[1, 2]", b'{"Quantity": {"n": 1}}', b"\xff\xfe", b'{"InvoiceNo": "536365"',
     b'{"InvoiceNo": "536365"} trailing', b'"536365"', b"", b'{"InvoiceNo": true}', b"[" * 100_000,
-    b'{"Quantity": ' + b"9" * 5000 + b"}", None,
+    b'{"Quantity": ' + b"9" * 5000 + b"}", b'{"UnitPrice": 1e99999999999999999999}', None,
 ])
 def test_stream_records_that_are_not_objects_of_raw_fields_keep_only_their_text(data):
     *fields, text = ingest.decode_stream_record(data)

@@ -29,3 +29,14 @@ def test_openapi_paths_are_the_lambda_routes():
             routes.add((method, re.sub(r"<(\w+)>", r"{\1}", path)))
     documented = {(method, path) for path, ops in document()["paths"].items() for method in ops}
     assert documented == routes
+
+
+def test_the_documented_id_patterns_are_the_contracts():
+    from ecomflow import contract
+
+    text = (ROOT / "docs" / "openapi.yaml").read_text(encoding="utf-8")
+    patterns = set(re.findall(r'pattern: "([^"]+)"', text))
+    # path and body patterns take the stock code in either case (the routes and the job upper-case it)
+    assert contract.INVOICE_NO in patterns and contract.STOCK_CODE.replace("A-Z0-9", "A-Za-z0-9") in patterns
+    customer = {yaml.safe_load(f'"{p}"') for p in patterns if "0-9]{1,20}" in p}
+    assert customer == {contract.CUSTOMER_ID.replace("([0-9]{1,20})(?:", "[0-9]{1,20}(")}
