@@ -5,8 +5,11 @@ Environment: ECOMFLOW_STREAM_NAME (the Kinesis stream), POWERTOOLS_SERVICE_NAME,
 
 from __future__ import annotations
 
+import json
+
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,6 +19,8 @@ from ecomflow.errors import DeliveryError, InvalidRequestError
 
 logger = Logger(service="ecomflow-ingest")
 app = APIGatewayRestResolver()
+
+INTERNAL_ERROR = {"statusCode": 500, "message": "internal error; retry later"}
 
 
 @app.post("/records")
@@ -40,6 +45,26 @@ def stream_unavailable(error: DeliveryError) -> Response:
                     body={"statusCode": 503, "message": "the stream is not accepting records right now; retry later"})
 
 
+@app.exception_handler(ServiceError)
+def http_error(error: ServiceError) -> Response:
+    # Powertools' own answers (404 for an unknown route); registered so the Exception handler below skips them.
+    status = int(error.status_code)
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON,
+                    body={"statusCode": status, "message": error.msg})
+
+
+@app.exception_handler(Exception)
+def internal_error(error: Exception) -> Response:
+    # The last resort: a bug answers a generic 500 (its details stay in the log), never a dead Lambda (502).
+    logger.exception("unexpected error", extra={"error": type(error).__name__})
+    return Response(status_code=500, content_type=content_types.APPLICATION_JSON, body=INTERNAL_ERROR)
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: LambdaContext) -> dict:
-    return app.resolve(event, context)
+    try:
+        return app.resolve(event, context)
+    except Exception:  # an event Powertools cannot route at all; everything else ends in internal_error
+        logger.exception("unexpected error outside the route")
+        return {"statusCode": 500, "headers": {"Content-Type": content_types.APPLICATION_JSON},
+                "body": json.dumps(INTERNAL_ERROR)}

@@ -29,6 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 LAMBDAS = REPO_ROOT / "lambdas"
 HOST = "127.0.0.1"
 ROUTES = (("/records", "ingest"), ("/invoices/", "query"), ("/customers/", "query"))
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit: larger requests never reach a Lambda
 Handler = Callable[[dict, Any], dict]
 
 
@@ -100,6 +101,12 @@ def proxy_event(method: str, path: str, headers: dict[str, str] | None = None, b
     }
 
 
+def _answer(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    """An answer of the adapter itself (as API Gateway gives before or instead of a Lambda's)."""
+    body = json.dumps({"statusCode": status, "message": message}).encode("utf-8")
+    return status, {"Content-Type": "application/json"}, body
+
+
 def lambda_for(path: str) -> str | None:
     """Which Lambda API Gateway would route `path` to, or None."""
     for prefix, name in ROUTES:
@@ -130,25 +137,50 @@ class LocalApi:
             protocol_version = "HTTP/1.1"
 
             def _serve(self) -> None:
+                try:
+                    status, headers, data = self._respond()
+                except Exception:  # the last resort: a bug answers a generic 500, never a dropped connection
+                    log.exception("%s %s failed", self.command, self.path)
+                    status, headers, data = _answer(500, "internal error; retry later")
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        if key.lower() not in ("content-length", "connection"):
+                            self.send_header(key, str(value))
+                    self.send_header("Content-Length", str(len(data)))
+                    if self.close_connection:
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                except OSError as exc:  # the client went away; nothing left to answer
+                    log.info("%s %s: client gone (%s)", self.command, self.path, exc)
+
+            def _respond(self) -> tuple[int, dict[str, str], bytes]:
+                """The status, headers and body of this request's answer, from the Lambda or from us."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    self.close_connection = True  # the unread chunks would be taken for the next request
+                    return _answer(411, "send the body with a Content-Length, not chunked")
+                length = (self.headers.get("Content-Length") or "0").strip()
+                if not (length.isascii() and length.isdigit()):
+                    self.close_connection = True
+                    return _answer(400, f"Content-Length {length[:40]!r} is not a number of bytes")
+                if len(length) > 15 or int(length) > MAX_PAYLOAD_BYTES:  # int() of 4,301 digits would raise
+                    self.close_connection = True  # not read: API Gateway refuses payloads over 10 MB unread
+                    return _answer(413, f"the body is over API Gateway's limit of {MAX_PAYLOAD_BYTES} bytes")
                 parts = urlsplit(self.path)
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else None
+                body = self.rfile.read(int(length)) if int(length) else None
                 response = api.invoke(self.command, parts.path, {k: v for k, v in self.headers.items()}, body,
                                       parse_qs(parts.query))
                 payload = response.get("body") or ""
                 data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
-                self.send_response(int(response.get("statusCode", 502)))
                 headers = dict(response.get("headers") or {})
                 for key, values in (response.get("multiValueHeaders") or {}).items():
                     headers.setdefault(key, values[-1])
-                for key, value in headers.items():
-                    if key.lower() not in ("content-length", "connection"):
-                        self.send_header(key, str(value))
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
+                return int(response.get("statusCode", 502)), headers, data
 
-            do_GET = do_POST = do_PUT = do_DELETE = _serve  # noqa: N815 - http.server's names
+            # http.server's names; any other method gets http.server's own 501 answer
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve  # noqa: N815
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
                 log.info("%s %s", self.address_string(), format % args)

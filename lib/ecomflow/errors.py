@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class EcomflowError(Exception):
     """Base of every error EcomFlow raises on purpose."""
@@ -39,14 +41,33 @@ class PublishError(EcomflowError):
     """Publishing staged data into the lake or a store failed."""
 
 
+MAX_ERROR_TEXT = 300  # characters of one message or error string an API answer carries
+
+
+def _capped(value: Any) -> Any:
+    """`value` with every string in it cut to MAX_ERROR_TEXT characters (an ellipsis marks the cut)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_ERROR_TEXT else value[:MAX_ERROR_TEXT] + "..."
+    if isinstance(value, dict):
+        return {key: _capped(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_capped(item) for item in value]
+    return value
+
+
 class InvalidRequestError(EcomflowError):
-    """An API request cannot be accepted; carries the HTTP status and what is wrong with each record."""
+    """An API request cannot be accepted; carries the HTTP status and what is wrong with each record.
+
+    Messages and errors are cut to MAX_ERROR_TEXT characters a string, so an answer never echoes
+    a whole field, header or body back.
+    """
 
     def __init__(self, status_code: int, message: str, errors: list[dict[str, object]] | None = None) -> None:
+        message = _capped(message)
         super().__init__(message)
         self.status_code = status_code
         self.message = message
-        self.errors = errors or []
+        self.errors = [_capped(entry) for entry in errors or []]
 
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"statusCode": self.status_code, "message": self.message}

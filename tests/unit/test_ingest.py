@@ -127,3 +127,213 @@ def test_stream_records_that_are_not_objects_of_raw_fields_keep_only_their_text(
     *fields, text = ingest.decode_stream_record(data)
     assert fields == [None] * len(ingest.RAW_FIELDS)
     assert text == (data or b"").decode("utf-8", errors="replace")
+
+
+# --- hostile bodies: each one a short 4xx naming the problem, never an exception ---------------
+
+def records_json(*records: str) -> str:
+    return '{"records": [' + ", ".join(records) + "]}"
+
+
+def test_json_nested_10000_levels_is_400_before_parsing():
+    error = refused("[" * 10_000 + "]" * 10_000)
+    assert error.status_code == 400 and "deeper than 32 levels" in error.message
+
+
+def test_json_with_thousands_of_unclosed_brackets_is_400():
+    assert "deeper than 32 levels" in refused('{"records": [' + "[" * 100_000).message
+
+
+def test_json_nested_exactly_32_levels_reaches_record_validation():
+    # {"records": [{"Quantity": ...}]} is 3 levels; 29 more make 32.
+    error = refused(records_json('{"Quantity": ' + "[" * 29 + "]" * 29 + "}"))
+    assert "deeper" not in error.message and error.errors[0]["record"] == 0
+
+
+def test_json_nested_33_levels_is_400():
+    assert "deeper than 32 levels" in refused(records_json('{"Quantity": ' + "[" * 30 + "]" * 30 + "}")).message
+
+
+def test_brackets_inside_json_strings_do_not_count_as_nesting():
+    (record,) = ingest.parse_records(json.dumps({"records": [{**GOOD, "Description": '[{"\\' * 500}]}),
+                                     "application/json")
+    assert record.as_dict()["Description"] == '[{"\\' * 500
+
+
+def test_integer_of_5000_digits_is_400():
+    error = refused(records_json('{"Quantity": ' + "9" * 5000 + "}"))
+    assert error.status_code == 400 and "number of 5000 characters" in error.message and len(error.message) < 200
+
+
+def test_float_of_5000_digits_is_400():
+    assert "number of 5002 characters" in refused(records_json('{"UnitPrice": 1.' + "0" * 5000 + "}")).message
+
+
+def test_float_beyond_decimal_range_is_400():
+    error = refused(records_json('{"UnitPrice": 1e99999999999999999999}'))
+    assert error.status_code == 400 and "out of range" in error.message
+
+
+@pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
+def test_nan_and_infinity_are_400(constant):
+    assert f"has {constant}, which is not a JSON number" in refused(records_json(f'{{"UnitPrice": {constant}}}')).message
+
+
+@pytest.mark.parametrize("charset", ["undefined", "bogus", "x" * 10_000, '"'])
+def test_unknown_charset_is_415_and_short(charset):
+    error = refused(json.dumps({"records": [GOOD]}), f"application/json; charset={charset}")
+    assert error.status_code == 415 and "unsupported charset" in error.message and len(error.message) < 200
+
+
+@pytest.mark.parametrize("charset", ["utf-16", "utf-7", "cp1252", "idna", "rot13", "hex", "utf-8-sig"])
+def test_charsets_python_knows_but_the_api_does_not_allow_are_415(charset):
+    assert refused(json.dumps({"records": [GOOD]}), f"application/json; charset={charset}").status_code == 415
+
+
+@pytest.mark.parametrize("charset", ["UTF8", "Latin1", '"ISO-8859-1"', "us-ascii"])
+def test_charset_aliases_are_read(charset):
+    (record,) = ingest.parse_records(json.dumps({"records": [GOOD]}).encode("ascii"), f"application/json; charset={charset}")
+    assert record.as_dict() == GOOD
+
+
+def test_lone_surrogate_in_a_value_is_400_naming_the_field():
+    error = refused(json.dumps({"records": [GOOD, {**GOOD, "Description": "heart \ud800"}]}))
+    assert error.status_code == 400 and error.errors[0]["record"] == 1
+    assert error.errors[0]["errors"] == ["'Description' has a lone surrogate U+D800 at character 6, not valid Unicode"]
+
+
+def test_lone_surrogate_in_a_field_name_is_400():
+    error = refused(records_json('{"Invoice\\udc00No": "536365"}'))
+    assert error.errors[0]["errors"] == ["has a field name with a lone surrogate, not valid Unicode: 'Invoice\\udc00No'"]
+
+
+def test_lone_surrogate_in_a_text_body_is_400():
+    error = refused('{"records": [{"InvoiceNo": "\ud800"}]}')
+    assert error.status_code == 400 and "lone surrogate U+D800 at character 28" in error.message
+
+
+def test_surrogate_pairs_are_one_character_and_accepted():
+    body = json.dumps({"records": [{**GOOD, "Description": "\U0001F600"}]})  # sent as "\ud83d\ude00"
+    (record,) = ingest.parse_records(body, "application/json")
+    assert record.to_entry().data.decode("utf-8") == record.to_json() and "\U0001F600" in record.to_json()
+
+
+def test_invalid_utf8_is_400_naming_the_byte():
+    error = refused(b'{"records": [{"InvoiceNo": "\xff"}]}')
+    assert error.status_code == 400 and error.message == "the body is not valid utf-8: invalid start byte at byte 28"
+
+
+def test_utf8_byte_order_mark_is_dropped():
+    (record,) = ingest.parse_records(b"\xef\xbb\xbf" + f"{CSV_HEADER}\n536365,85123A,X,6,12/1/2010 8:26,2.55,,UK\n".encode(),
+                                     "text/csv")
+    assert record.as_dict()["InvoiceNo"] == "536365"
+
+
+def test_utf8_byte_order_mark_on_a_latin1_body_is_400():
+    error = refused(b"\xef\xbb\xbf" + json.dumps({"records": [GOOD]}).encode(), "application/json; charset=iso-8859-1")
+    assert error.status_code == 400 and "UTF-8 byte order mark but is declared iso-8859-1" in error.message
+
+
+def test_two_utf8_byte_order_marks_are_400():
+    assert "two UTF-8 byte order marks" in refused(b"\xef\xbb\xbf" * 2 + json.dumps({"records": [GOOD]}).encode()).message
+
+
+@pytest.mark.parametrize("codec", ["utf-16", "utf-32"])
+def test_utf16_and_utf32_bodies_are_400(codec):
+    error = refused(json.dumps({"records": [GOOD]}).encode(codec))
+    assert error.status_code == 400 and "UTF-16 or UTF-32 byte order mark" in error.message
+
+
+@pytest.mark.parametrize(("body", "content_type"), [
+    (b'{"records": [{"InvoiceNo": "53\x006365"}]}', "application/json"),
+    (f"{CSV_HEADER}\n536365,85123A,X\x00,6,12/1/2010 8:26,2.55,,UK\n".encode(), "text/csv"),
+])
+def test_nul_byte_in_the_body_is_400(body, content_type):
+    assert refused(body, content_type).message.startswith("the body has a NUL byte at byte ")
+
+
+def test_records_that_are_not_objects_are_named():
+    error = refused(records_json("1", "null", "[]", "true", '"536365"'))
+    assert [e["record"] for e in error.errors] == [0, 1, 2, 3, 4]
+    assert all(e["errors"][0].startswith("must be an object") for e in error.errors)
+
+
+@pytest.mark.parametrize("body", [None, "", " \r\n\t "])
+def test_empty_body_is_400(body):
+    error = refused(body)
+    assert error.status_code == 400 and error.message.startswith("the body is empty")
+
+
+def test_base64_body_with_non_ascii_text_is_400():
+    assert "not valid base64" in refused("eyJyZWNvcmRzIjogW119é", is_base64=True).message
+
+
+def test_base64_body_of_invalid_utf8_is_400():
+    assert "not valid utf-8" in refused("/w==", is_base64=True).message  # the byte 0xff
+
+
+def test_csv_header_of_millions_of_columns_is_not_echoed():
+    error = refused("A," * 2_400_000 + "\n", "text/csv")
+    assert error.status_code == 400 and len(error.message) < 400
+    assert "got 'A,A,A" in error.message and "...: it has 2400001 columns, not 8" in error.message
+
+
+def test_csv_header_of_one_huge_field_is_400():
+    error = refused("A" * 4_800_000 + "\n", "text/csv")
+    assert error.message == "the CSV body does not parse at line 1: field larger than field limit (131072)"
+
+
+def test_csv_header_with_wrong_names_names_the_column():
+    error = refused(CSV_HEADER.replace("Description", "Desc") + "\n", "text/csv")
+    assert error.message.endswith("column 3 is 'Desc', expected 'Description'")
+
+
+def test_csv_quoted_newline_stays_in_its_field():
+    text = f'{CSV_HEADER}\r\n536365,85123A,"HEART\r\nRED",6,12/1/2010 8:26,2.55,,UK\r\n536366,X\r\n'
+    first, second = ingest._csv_records(text)
+    assert first["Description"] == "HEART\r\nRED"
+    assert (second.line, second.fields) == (4, 2)  # the physical line, after the quoted newline
+
+
+def test_csv_quote_inside_an_unquoted_field_is_kept_as_written():
+    (record,) = ingest.parse_records(f'{CSV_HEADER}\n536365,85123A,5" HEART,6,12/1/2010 8:26,2.55,,UK\n', "text/csv")
+    assert record.as_dict()["Description"] == '5" HEART'
+
+
+def test_csv_text_after_a_closing_quote_is_400_naming_the_line():
+    error = refused(f'{CSV_HEADER}\n536365,"85123A"X,d,6,12/1/2010 8:26,2.55,,UK\n', "text/csv")
+    assert error.message == "the CSV body does not parse at line 2: ',' expected after '\"'"
+
+
+def test_csv_unterminated_quote_is_400():
+    error = refused(f'{CSV_HEADER}\n536365,85123A,"HEART,6,12/1/2010 8:26,2.55,,UK\n', "text/csv")
+    assert error.message == "the CSV body does not parse at line 2: unexpected end of data"
+
+
+def test_duplicate_field_in_a_record_is_400_naming_it():
+    error = refused(records_json(json.dumps(GOOD), json.dumps(GOOD)[:-1] + ', "Quantity": "6"}'))
+    assert error.errors == [{"record": 1, "errors": ["has the field 'Quantity' twice"]}]
+
+
+def test_duplicate_records_key_is_400():
+    assert refused('{"records": [], "records": [{}]}').message == "the JSON body has the field 'records' twice"
+
+
+def test_long_content_type_is_not_echoed():
+    error = refused(json.dumps({"records": [GOOD]}), "text/" + "x" * 100_000)
+    assert error.status_code == 415 and len(error.message) < 300
+
+
+def test_answer_to_huge_invalid_values_stays_small():
+    error = refused(json.dumps({"records": [{**GOOD, "InvoiceNo": "5" * 100_000, "Quantity": "x" * 100_000}]}))
+    assert error.status_code == 400 and len(json.dumps(error.to_dict())) < 2_000
+
+
+def test_shown_escapes_invisible_characters_and_cuts_long_values():
+    assert ingest.shown("a\x00\ud800") == "'a\\x00\\ud800'"
+    assert ingest.shown("x" * 1000) == repr("x" * 100) + "..."
+
+
+def test_more_than_500_records_with_duplicate_fields_is_413_not_a_list_of_each():
+    error = refused(records_json(*['{"InvoiceNo": "1", "InvoiceNo": "2"}'] * 10_000))
+    assert error.status_code == 413 and error.errors == []

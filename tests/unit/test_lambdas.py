@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import base64
+import http.client
 import json
+import random
 from decimal import Decimal
 
 import boto3
 import pytest
 from moto import mock_aws
 
-from ecomflow.api_local import LambdaContextStub, load_handler, proxy_event
+from ecomflow import ingest
+from ecomflow.api_local import LambdaContextStub, load_handler, proxy_event, start_api
 from ecomflow.sinks import dynamodb
 
 GOOD = {"InvoiceNo": "C536379", "StockCode": "D", "Description": "Discount", "Quantity": "-1",
@@ -85,6 +88,148 @@ def test_base64_body_is_decoded(aws):
     event["body"], event["isBase64Encoded"] = base64.b64encode(event["body"].encode()).decode(), True
     response = load_handler("ingest")(event, LambdaContextStub.for_function("ingest"))
     assert response["statusCode"] == 202
+
+
+# --- hostile input: a short 4xx, and a generic 500 only for a bug ---------------------------------
+
+@pytest.mark.parametrize(("body", "content_type", "status", "needle"), [
+    ("[" * 10_000 + "]" * 10_000, "application/json", 400, "deeper than 32 levels"),
+    ('{"records": [{"Quantity": ' + "9" * 4301 + "}]}", "application/json", 400, "number of 4301 characters"),
+    (json.dumps({"records": [GOOD]}), "application/json; charset=undefined", 415, "unsupported charset"),
+    (json.dumps({"records": [{**GOOD, "InvoiceNo": "\ud800"}]}), "application/json", 400, "1 of 1 records have"),
+    ("A," * 2_400_000 + "\n", "text/csv", 400, "the CSV header must be"),
+])
+def test_attacks_measured_on_the_ingest_lambda_are_4xx(aws, body, content_type, status, needle):
+    got_status, got = call("ingest", "POST", "/records", body, content_type)
+    assert got_status == status and needle in got["message"] and len(json.dumps(got)) < 1_000
+
+
+def test_a_bug_is_a_generic_500_without_details(aws, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(ingest, "parse_records", broken)
+    status, body = call("ingest", "POST", "/records", json.dumps({"records": [GOOD]}))
+    assert (status, body) == (500, {"statusCode": 500, "message": "internal error; retry later"})
+
+
+def test_an_event_powertools_cannot_route_is_a_generic_500(aws):
+    response = load_handler("ingest")({}, LambdaContextStub.for_function("ingest"))
+    assert response["statusCode"] == 500 and json.loads(response["body"])["message"] == "internal error; retry later"
+
+
+def test_unknown_routes_stay_404_beside_the_500_handler(aws):
+    assert call("ingest", "GET", "/records")[0] == 404
+
+
+FUZZ_SEEDS = (
+    (json.dumps({"records": [GOOD, {**GOOD, "Quantity": 6, "UnitPrice": 2.55}]}).encode(), "application/json"),
+    ("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n"
+     '536365,85123A,"HEART, ""RED""",6,12/1/2010 8:26,2.55,17850,United Kingdom\r\n'.encode(), "text/csv"),
+)
+FUZZ_PIECES = (b"\x00", b"\xff", b"\xef\xbb\xbf", b"\xfe\xff", b'"', b"\\", b"\\ud800", b"\\udc00", b"[" * 40,
+               b"{" * 40, b"]}", b",", b"\r\n", b"\n", b'""', b"9" * 5000, b"1e99999999999999999999", b"NaN",
+               b"-", b"null", b'"records":', b"\xc3", b"\xed\xa0\x80", "é".encode(), "\U0001F600".encode())
+FUZZ_CHARSETS = ("", "utf-8", "UTF8", "latin1", "iso-8859-1", "us-ascii", "undefined", "utf-16", "utf-7", "rot13",
+                 "hex", "idna", '"', "=", "x" * 300, "utf-8\x00")
+FUZZ_TYPES = ("application/json", "text/csv", "application/csv", "application/vnd.api+json", "text/plain", "",
+              "*/*", ";", "application/json;;", "TEXT/CSV")
+
+
+def mutated(rng: random.Random, data: bytes) -> bytes:
+    for _ in range(rng.randint(1, 4)):
+        at = rng.randint(0, len(data))
+        move = rng.randrange(5)
+        if move == 0:
+            data = data[:at] + rng.choice(FUZZ_PIECES) + data[at:]
+        elif move == 1:
+            data = data[:at] + data[at + rng.randint(1, 20):]
+        elif move == 2 and data:
+            data = data[:at] + bytes([rng.randrange(256)]) + data[at + 1:]
+        elif move == 3:
+            data = data[:at]
+        else:
+            data = data[:at] + data[at:at + rng.randint(1, 60)] * rng.randint(2, 5) + data[at:]
+    return data
+
+
+def fuzz_event(rng: random.Random) -> dict:
+    data, content_type = rng.choice(FUZZ_SEEDS)
+    if rng.random() < 0.8:
+        content_type = rng.choice(FUZZ_TYPES)
+    if rng.random() < 0.4:
+        content_type += "; charset=" + rng.choice(FUZZ_CHARSETS)
+    event = proxy_event("POST", "/records", {"Content-Type": content_type}, mutated(rng, data))
+    roll = rng.random()
+    if roll < 0.05:
+        event["body"] = (event["body"] or "") + "\ud800"  # a text body no bytes could have made
+    elif roll < 0.10:
+        event["isBase64Encoded"] = not event["isBase64Encoded"]
+    return event
+
+
+def test_fuzzed_bodies_and_content_types_never_get_a_5xx(aws):
+    handler, rng, seen = load_handler("ingest"), random.Random(13), set()
+    for _ in range(3_000):
+        event = fuzz_event(rng)
+        response = handler(event, LambdaContextStub.for_function("ingest"))
+        assert response["statusCode"] < 500, (event["headers"], event["body"][:200] if event["body"] else None)
+        assert len(response["body"]) < 16_384 and json.loads(response["body"])
+        seen.add(int(response["statusCode"]))
+    assert {202, 400, 415} <= seen  # the fuzzer reaches acceptance and both kinds of refusal
+
+
+# --- the same through the local HTTP adapter on 127.0.0.1 -------------------------------------------
+
+def http_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict]:
+    host, port = url.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", "/records", body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def local_api(aws):
+    api = start_api()
+    yield api
+    api.stop()
+
+
+@pytest.mark.parametrize(("body", "content_type", "status", "needle"), [
+    (b"[" * 10_000 + b"]" * 10_000, "application/json", 400, "deeper than 32 levels"),
+    (json.dumps({"records": [GOOD]}).encode(), "application/json; charset=undefined", 415, "unsupported charset"),
+    (b'{"records": [{"InvoiceNo": "\\ud800"}]}', "application/json", 400, "lone surrogate U+D800"),
+    (b'{"records": [{"InvoiceNo": "\xff"}]}', "application/json", 400, "not valid utf-8"),
+])
+def test_local_api_answers_hostile_bodies_with_4xx(local_api, body, content_type, status, needle):
+    got_status, got = http_post(local_api.url, body, {"Content-Type": content_type})
+    assert got_status == status and needle in json.dumps(got)
+
+
+def test_local_api_refuses_a_content_length_that_is_not_a_number(local_api):
+    got_status, got = http_post(local_api.url, b"{}", {"Content-Type": "application/json", "Content-Length": "x"})
+    assert got_status == 400 and "Content-Length" in got["message"]
+
+
+def test_local_api_refuses_a_content_length_of_5000_digits_unread(local_api):
+    got_status, got = http_post(local_api.url, b"{}", {"Content-Type": "application/json", "Content-Length": "9" * 5000})
+    assert got_status == 413 and "API Gateway's limit" in got["message"]
+
+
+def test_local_api_turns_a_handler_crash_into_a_generic_500(aws):
+    def crashing(event, context):
+        raise RuntimeError("secret internals")
+
+    api = start_api(handlers={"ingest": crashing, "query": crashing})
+    try:
+        status, body = http_post(api.url, b"{}", {"Content-Type": "application/json"})
+    finally:
+        api.stop()
+    assert (status, body) == (500, {"statusCode": 500, "message": "internal error; retry later"})
 
 
 def seed_lines(ddb):
