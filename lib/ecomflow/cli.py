@@ -7,13 +7,31 @@ import logging
 import sys
 from typing import Sequence
 
+from ecomflow.config import BATCH_ARGS, STREAM_ARGS, check_argument_names
 from ecomflow.entry import EXIT_GATE_FAILED, run_batch_entry, setup_logging
 from ecomflow.errors import EcomflowError
 
 log = logging.getLogger("ecomflow")
 
-# Commands that take the Glue job's own `--name value` arguments, parsed by getResolvedOptions.
-GLUE_STYLE_COMMANDS = {"batch", "stream"}
+EXIT_USAGE = 2  # bad arguments, input or output: one line on stderr says what
+# Commands that take the Glue job's own `--name value` arguments (parsed by getResolvedOptions),
+# with the names the CLI accepts for each.
+GLUE_STYLE_COMMANDS = {"batch": BATCH_ARGS, "stream": STREAM_ARGS}
+# Java exceptions (or their superclasses) that name a predictable cause: a path, a permission, a file
+# system or a host. Met anywhere in an error's cause chain, the CLI reports them in one line.
+PREDICTABLE_JVM_ERRORS = frozenset({
+    "java.io.FileNotFoundException",
+    "java.nio.file.FileSystemException",  # AccessDeniedException, ReadOnly..., NoSuchFile...
+    "java.net.UnknownHostException",
+    "org.apache.hadoop.fs.FileAlreadyExistsException",
+    "org.apache.hadoop.fs.ParentNotDirectoryException",
+    "org.apache.hadoop.fs.PathIOException",  # PathNotFound, PathPermission, PathIsNotDirectory, ...
+    "org.apache.hadoop.fs.UnsupportedFileSystemException",
+    "org.apache.hadoop.security.AccessControlException",
+    "com.amazonaws.services.s3.model.AmazonS3Exception",  # EMRFS (Glue): Access Denied, NoSuchBucket
+    "software.amazon.awssdk.services.s3.model.S3Exception",
+})
+PREDICTABLE_SPARK_ERROR_CLASSES = frozenset({"PATH_NOT_FOUND"})
 
 
 def batch_main(argv: Sequence[str]) -> int:
@@ -103,15 +121,69 @@ def query_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def one_line(text: str) -> str:
+    """`text` on one line (a JVM message may span several)."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _jvm_error_types() -> tuple[type[BaseException], ...]:
+    """Py4J's and PySpark's exception types, once pyspark is loaded (before that none can occur)."""
+    if "pyspark" not in sys.modules:
+        return ()
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return (Py4JJavaError, PySparkException)
+
+
+def _java_class_names(throwable) -> list[str]:  # noqa: ANN001 - a py4j JavaObject (java.lang.Throwable)
+    names = []
+    cls = throwable.getClass()
+    while cls is not None:
+        names.append(cls.getName())
+        cls = cls.getSuperclass()
+    return names
+
+
+def predictable_spark_error(exc: BaseException) -> str | None:
+    """One line for a Spark or Py4J error with a predictable cause (`PREDICTABLE_JVM_ERRORS`), else None.
+
+    The line names the first such Java exception in the cause chain and its message, so a missing
+    bucket or a denied write reads as that, not as a JVM stack trace.
+    """
+    from py4j.protocol import Py4JError
+
+    error_class = getattr(exc, "getErrorClass", lambda: None)()
+    if error_class in PREDICTABLE_SPARK_ERROR_CLASSES:
+        return one_line(str(exc))
+    throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    try:
+        for _ in range(20):  # a cause chain is short; a cycle is not followed forever
+            if throwable is None:
+                return None
+            names = _java_class_names(throwable)
+            message = throwable.getMessage() or ""
+            if PREDICTABLE_JVM_ERRORS.intersection(names) or (
+                    names[0] == "java.io.IOException" and message.startswith("Mkdirs failed")):
+                return one_line(f"{names[0].rsplit('.', 1)[-1]}: {message}")
+            throwable = throwable.getCause()
+    except Py4JError:  # the JVM is gone: nothing more to learn from it
+        return None
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ecomflow", description=__doc__)
     parser.add_argument("--log-level", default="INFO")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser(
+    batch = commands.add_parser(
         "batch", help="run the batch ETL job; takes the Glue job's arguments: --input PATH_OR_URI "
         "--lake DIR_OR_URI [--report FILE] [--encoding ISO-8859-1|UTF-8] [--date_format FMT] [--service_codes A,B] "
-        "[--topic_arn ARN] [--quality_gate on|off]; exit code 3 when the quality gate fails")
+        "[--topic_arn ARN] [--quality_gate on|off]; exit code 3 when the quality gate fails, 2 for bad "
+        "arguments, input or lake")
+    # Also after the command (`ecomflow batch ... --log-level DEBUG`), where it would otherwise be an unknown option.
+    batch.add_argument("--log-level", default=argparse.SUPPRESS, help="as `ecomflow --log-level`")
 
     generate = commands.add_parser("generate", help="write a synthetic raw file with the real file's dirt")
     generate.add_argument("--rows", type=int, required=True)
@@ -148,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomflow.cli_stream import add_commands as add_stream_commands
 
     add_stream_commands(commands)  # stream, api, replay
+    commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
+                                            help="as `ecomflow --log-level`")
     return parser
 
 
@@ -159,6 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(glue_args)}")
     setup_logging(args.log_level)
     try:
+        if args.command in GLUE_STYLE_COMMANDS:
+            glue_args = check_argument_names(glue_args, GLUE_STYLE_COMMANDS[args.command], f"ecomflow {args.command}")
         if args.command == "batch":
             return batch_main([f"ecomflow {args.command}", *glue_args])
         if args.command == "demo":
@@ -184,10 +260,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         if handled is not None:
             return handled
     except EcomflowError as exc:
-        log.error("%s", exc)
-        return 2
+        log.error("%s", one_line(str(exc)))
+        if exc.__cause__ is not None:
+            log.debug("caused by:", exc_info=exc.__cause__)
+        return EXIT_USAGE
+    except _jvm_error_types() as exc:  # evaluated only when an error got this far
+        line = predictable_spark_error(exc)
+        if line is None:
+            raise  # not a predictable cause: the whole trace helps more than a line
+        log.error("%s (--log-level DEBUG shows the JVM's error)", line)
+        log.debug("the JVM's error:", exc_info=exc)
+        return EXIT_USAGE
     parser.error(f"unknown command {args.command}")
-    return 2
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

@@ -37,13 +37,14 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     api.add_argument("--create-resources", action="store_true",
                      help="create the Kinesis stream and DynamoDB tables if missing")
 
-    replay = commands.add_parser("replay", help="post a raw CSV file to POST /records at a steady rate")
-    replay.add_argument("--input", required=True, help="raw CSV file (gzip is fine)")
-    replay.add_argument("--rate", type=float, required=True, help="rows per second")
+    replay = commands.add_parser("replay", help="post a raw CSV file to POST /records at a steady rate, its lines "
+                                 "read and split as the batch job reads them; prints read = accepted + rejected")
+    replay.add_argument("--input", required=True, help="raw CSV file (gzip or bzip2 is fine)")
+    replay.add_argument("--rate", type=float, required=True, help="data lines per second")
     replay.add_argument("--url", default="http://127.0.0.1:8080", help="API base URL (default the local API)")
     replay.add_argument("--batch-size", type=int, default=500, help="records per request (at most 500)")
-    replay.add_argument("--encoding", default="ISO-8859-1")
-    replay.add_argument("--limit", type=int, help="replay only the first N rows")
+    replay.add_argument("--encoding", default="ISO-8859-1", help="ISO-8859-1 (default) or UTF-8, as batch's --encoding")
+    replay.add_argument("--limit", type=int, help="replay only the first N data lines")
 
 
 def stream_main(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,

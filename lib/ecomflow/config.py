@@ -1,11 +1,13 @@
 """Job configuration: one frozen dataclass per job, parsed once from Glue-style arguments.
 
 The same argument names work in AWS Glue (`--input s3://...`) and locally
-(`ecomflow batch --input data.csv`), because both go through `getResolvedOptions`.
+(`ecomflow batch --input data.csv`), because both go through `getResolvedOptions`. Glue's parser
+ignores names it was not asked for; the CLI refuses them first (`check_argument_names`).
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 from dataclasses import dataclass, field
@@ -107,6 +109,7 @@ NOTIFY_ARGS = ("topic_arn",)
 QUALITY_ARGS = ("quality_gate",)
 BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME",
                   "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS)
+BATCH_ARGS = (*BATCH_REQUIRED, *BATCH_OPTIONAL)
 SWITCH_VALUES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
 
@@ -124,6 +127,57 @@ def resolve_args(argv: Sequence[str], required: Sequence[str], optional: Sequenc
         return getResolvedOptions(argv, [*required, *present])
     except GlueArgumentError as exc:
         raise ConfigError(str(exc)) from exc
+
+
+def check_argument_names(args: Sequence[str], names: Sequence[str], job: str) -> list[str]:
+    """Refuse what Glue's parser passes over in silence: unknown `--names`, stray words, missing or repeated values.
+
+    Only the `ecomflow` CLI is this strict. Glue starts the job scripts with arguments of its own
+    (`--JOB_NAME`, `--TempDir`, `--job-bookmark-option`, `--enable-metrics`, ...), which they must
+    keep ignoring, so `resolve_args` stays as Glue parses.
+
+    Args:
+        args: the job's arguments, without the program name.
+        names: the argument names the job takes (without `--`).
+        job: what takes them, for the message ("the batch job").
+
+    Returns:
+        `args` with `--name=value` written as `--name value`, as `resolve_args` expects it.
+
+    Raises:
+        ConfigError: an unknown name (with the closest known one as a hint), a word that is not
+            an argument's value, an argument without a value, or one given twice.
+    """
+    resolved: list[str] = []
+    seen: set[str] = set()
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if not token.startswith("--"):
+            raise ConfigError(f"unexpected argument {token!r}: {job} takes --name value pairs")
+        name, has_value, value = token[2:].partition("=")
+        if name not in names:
+            raise ConfigError(unknown_argument_message(name, names, job))
+        if name in seen:
+            raise ConfigError(f"--{name} is given twice")
+        seen.add(name)
+        if not has_value:
+            if index + 1 == len(args) or args[index + 1].startswith("--"):
+                raise ConfigError(f"--{name} needs a value")
+            value = args[index + 1]
+            index += 1
+        resolved += [f"--{name}", value]
+        index += 1
+    return resolved
+
+
+def unknown_argument_message(name: str, names: Sequence[str], job: str) -> str:
+    """"unknown option --qualitygate (did you mean --quality_gate?)", or the names `job` takes."""
+    by_key = {known.lower(): known for known in names}
+    close = difflib.get_close_matches(name.lower().replace("-", "_"), list(by_key), n=1, cutoff=0.6)
+    if close:
+        return f"unknown option --{name} (did you mean --{by_key[close[0]]}?)"
+    return f"unknown option --{name}: {job} takes {', '.join('--' + known for known in names)}"
 
 
 def normalise_encoding(name: str) -> str:
@@ -234,6 +288,7 @@ STREAM_OPTIONAL = (
     "max_records_per_shard", "date_format", "service_codes", *REDSHIFT_ARGS, *NOTIFY_ARGS,
     "until_idle", "max_batches",  # the local shard poller only: Glue's forEachBatch runs until stopped
 )
+STREAM_ARGS = (*STREAM_REQUIRED, *STREAM_OPTIONAL)
 
 
 @dataclass(frozen=True)

@@ -32,13 +32,17 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
     """Run the batch job with Glue-style arguments (`argv[0]` is the program name).
 
     Returns (0, the report), or (EXIT_GATE_FAILED, None) when the quality gate stopped publishing
-    (the "job failed" SNS message has then been sent); other errors are raised.
+    (the "job failed" SNS message has then been sent); other errors are raised. Local paths are
+    checked before Spark starts (`ecomflow.preflight`); a job that fails them never ran, so no
+    "job failed" message is sent for it.
     """
     from ecomflow.config import parse_batch_config
     from ecomflow.errors import QualityGateError
     from ecomflow.pipelines.batch import new_run_id, run_batch_job
+    from ecomflow.preflight import check_batch_paths
 
     config = parse_batch_config(argv)
+    check_batch_paths(config)  # before Spark starts: a missing input or a read-only lake fails in a second
     run_id = new_run_id()
     try:
         report = run_batch_job(config, run_id)
@@ -68,9 +72,11 @@ def run_stream_entry(argv: Sequence[str], until_idle: bool = False, max_batches:
 
     from ecomflow.config import parse_stream_config
     from ecomflow.pipelines.stream import run_glue_stream
+    from ecomflow.preflight import check_stream_paths
     from ecomflow.runtime import build_runtime
 
     config = parse_stream_config(argv)
+    check_stream_paths(config)
     config = replace(config, until_idle=config.until_idle or until_idle,
                      max_batches=max_batches if max_batches is not None else config.max_batches)
     runtime = build_runtime(config.job_name)

@@ -17,6 +17,10 @@ class InputError(EcomflowError):
     """The input cannot be read at all (missing path, empty input, unknown encoding)."""
 
 
+class OutputError(EcomflowError):
+    """An output location (the lake, a checkpoint folder, a report file) cannot be written."""
+
+
 class EnvironmentMissingError(EcomflowError):
     """A binary or service the command needs is not installed or not reachable."""
 

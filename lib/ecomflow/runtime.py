@@ -73,7 +73,11 @@ LOCAL_SESSION_SETTINGS = {"spark.sql.codegen.hugeMethodLimit": "65535"}
 # opens, when the writers' 128 MB row-group budgets add up to more than 95 % of the heap (2 tasks x
 # 13 month partitions with a 2 GB heap) and lowers the row-group size; the files of this lake are a
 # few MB, far below either size, so nothing changes but the noise.
-LOCAL_LOG_LEVELS = {"org.apache.parquet.hadoop.MemoryManager": "ERROR"}
+# FileStreamSink warns with a whole JVM stack trace when it cannot look under an input path for a
+# streaming sink's metadata (a file system it cannot reach: `s3://` without Glue's jars, no access);
+# the read then fails with that cause, which the CLI reports in one line.
+LOCAL_LOG_LEVELS = {"org.apache.parquet.hadoop.MemoryManager": "ERROR",
+                    "org.apache.spark.sql.execution.streaming.FileStreamSink": "ERROR"}
 # PostgreSQL's JDBC driver (Debian libpostgresql-jdbc-java) for the local Redshift stand-in: Spark's JDBC
 # source loads the driver class on the driver, so the jar goes in when the JVM starts (spark.jars).
 POSTGRES_JDBC_JAR = os.environ.get("ECOMFLOW_JDBC_JAR", "/usr/share/java/postgresql.jar")

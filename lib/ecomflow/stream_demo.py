@@ -69,7 +69,7 @@ def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, chec
     """
     from ecomflow.api_local import start_api
     from ecomflow.localstack import create_stream_resources as create_resources
-    from ecomflow.replay import read_rows, replay_file
+    from ecomflow.replay import read_lines, replay_file, split_line
     from ecomflow.stream_runner import StreamRunner
 
     create_resources(stream_name, invoice_table, customer_table)
@@ -81,7 +81,8 @@ def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, chec
         try:
             replayed = replay_file(input_path, api.url, rate=rate, limit=rows, encoding=encoding, progress=progress)
             results = StreamRunner(spark, config).run(until_idle=True)
-            invoice_no = next((r["InvoiceNo"].strip() for _, r in read_rows(input_path, encoding) if r), None)
+            records = (split_line(line.text)[0] for line in read_lines(input_path, encoding))
+            invoice_no = next((r["InvoiceNo"].strip() for r in records if r), None)
             status, body = http_get(f"{api.url}/invoices/{urllib.parse.quote(invoice_no or '-')}")
         finally:
             api.stop()

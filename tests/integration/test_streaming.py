@@ -240,3 +240,27 @@ def test_a_huge_invoice_keeps_a_small_customer_summary(spark, setup):
     (summary,) = setup.ddb.scan(TableName=config.customer_table)["Items"]
     assert summary["line_count"] == {"N": str(lines)} and summary["item_count"] == {"N": str(lines)}
     assert len(json.dumps(summary)) < 1000  # no list of the invoice's lines: 400 KB is far away
+
+
+def test_replay_and_stream_curate_what_batch_curates_from_a_file_with_malformed_lines(spark, setup, tmp_path):
+    """Unbalanced quotes included: replay splits lines as the batch reader does, so no line swallows the next."""
+    from ecomflow.generate import generate_file
+
+    setup.source = tmp_path / "generated.csv"
+    generated = generate_file(str(setup.source), rows=3000, seed=7, malformed_rate=0.02)
+    assert generated.malformed["unbalanced_quote"] > 0
+    replayed = setup.replay()
+    assert replayed["read"] == replayed["accepted"] + replayed["rejected"] == generated.rows
+    assert replayed["rejected_by_reason"]["malformed_csv"] == generated.malformed["unbalanced_quote"]
+    setup.runner(spark, sinks=(stream.save_lake,)).run(until_idle=True)
+
+    batch_lake = tmp_path / "batch-lake"
+    report = run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",
+                                                                 str(batch_lake)]))
+    batch_uri = to_uri(str(batch_lake)) + "/curated/sales"
+    batch_ids = {r["record_id"] for r in spark.read.schema(CURATED_SCHEMA).parquet(batch_uri).select("record_id")
+                 .collect()}
+    streamed_ids = {r["record_id"] for r in setup.curated(spark).select("record_id").collect()}
+    assert report.rows_read == replayed["read"]
+    assert len(batch_ids) == report.rows_curated
+    assert streamed_ids == batch_ids
