@@ -55,8 +55,13 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
 
 def batch_job_main(argv: Sequence[str]) -> int:
     """`jobs/batch_etl.py`: the batch job, its report logged; the exit code."""
+    from ecomflow.runtime import stop_job_session
+
     setup_logging()
-    return run_batch_entry(argv)[0]
+    try:
+        return run_batch_entry(argv)[0]
+    finally:
+        stop_job_session()
 
 
 def run_stream_entry(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,
@@ -98,6 +103,11 @@ def run_stream_entry(argv: Sequence[str], until_idle: bool = False, max_batches:
 
 def stream_job_main(argv: Sequence[str]) -> int:
     """`jobs/stream_etl.py`: the streaming job; its totals logged."""
+    from ecomflow.runtime import stop_job_session
+
     setup_logging()
-    run_stream_entry(argv)
+    try:
+        run_stream_entry(argv)
+    finally:
+        stop_job_session()
     return 0

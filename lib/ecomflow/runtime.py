@@ -221,3 +221,14 @@ def build_runtime(job_name: str, args: dict[str, str] | None = None,
     job.init(job_name, {"JOB_NAME": job_name, **(args or {})})
     log.info("runtime: AWS Glue, job %s on %s", job_name, context.master)
     return Runtime(spark=apply_session_settings(glue_context.spark_session), glue_context=glue_context, job=job)
+
+
+def stop_job_session() -> None:
+    """Stop the job's session at the end of a job script, except in Glue (Glue ends its job runs itself).
+
+    Under spark-submit the session is otherwise stopped by a JVM shutdown hook racing the exit,
+    with executors being relaunched meanwhile: the event log could be left unfinished.
+    """
+    session = SparkSession.getActiveSession()
+    if session is not None and not _jvm_has_class(session, GLUE_CONTEXT_CLASS):
+        session.stop()

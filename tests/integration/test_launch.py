@@ -102,7 +102,8 @@ class Launcher:
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600, cwd=self.tmp)
         assert done.returncode == 0, done.stderr[-6000:]
         (log,) = events.iterdir()
-        return done, [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+        # split on newlines only: plan texts in the log hold U+2028 and U+0085 (the contract's whitespace)
+        return done, [json.loads(line) for line in log.read_text(encoding="utf-8").split("\n") if line]
 
 
 def spark_properties(events: list[dict]) -> dict[str, str]:
