@@ -251,9 +251,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "local":
             return local_main(args)
         if args.command == "jvm-archive":
-            from ecomflow.jvm_archive import main as jvm_archive_main
+            from ecomflow import jvm_archive
+            from ecomflow.runtime import LOCAL_SETTINGS
 
-            return jvm_archive_main(["--force"] if args.force else [])
+            jvm_archive.build(LOCAL_SETTINGS.get("spark.jars", ""), force=args.force)
+            return 0
         from ecomflow.cli_stream import run_command as run_stream_command
 
         handled = run_stream_command(args, glue_args)

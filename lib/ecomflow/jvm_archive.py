@@ -16,16 +16,13 @@ applies there. `ECOMFLOW_JVM_ARCHIVE=off` disables it.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import logging
 import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from pathlib import Path
-from typing import Sequence
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +75,7 @@ def build(jars: str = "", force: bool = False) -> Path | None:
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial")
     env = {**os.environ, ENV_SWITCH: "off"}
-    done = subprocess.run([sys.executable, "-m", "ecomflow.jvm_archive", "--dump", str(partial)], env=env,
+    done = subprocess.run([sys.executable, "-m", "ecomflow.jvm_archive_dump", "--dump", str(partial)], env=env,
                           check=False, timeout=DUMP_TIMEOUT_S)
     if done.returncode != 0 or not partial.is_file() or partial.stat().st_size == 0:
         partial.unlink(missing_ok=True)
@@ -86,42 +83,3 @@ def build(jars: str = "", force: bool = False) -> Path | None:
     partial.replace(path)
     log.info("JVM class archive written: %s (%.0f MB)", path, path.stat().st_size / 2**20)
     return path
-
-
-def _dump(partial: str) -> int:
-    """The child: run a small batch job with the archive recorded at exit, and wait for the JVM."""
-    from ecomflow.config import BatchConfig, to_uri
-    from ecomflow.generate import generate_file
-    from ecomflow.pipelines.batch import publish_gate, run_batch
-    from ecomflow.runtime import LOCAL_SETTINGS, build_runtime
-
-    options = f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} -Xlog:cds*=error:stderr -XX:ArchiveClassesAtExit={partial}"
-    with tempfile.TemporaryDirectory(prefix="ecomflow-jvm-archive-") as scratch:
-        sample = os.path.join(scratch, "sample.csv.gz")
-        generate_file(sample, SAMPLE_ROWS, seed=1)
-        runtime = build_runtime("jvm-archive", extra={"spark.driver.extraJavaOptions": options})
-        config = BatchConfig(input_uri=to_uri(sample), lake_uri=to_uri(os.path.join(scratch, "lake")))
-        run_batch(runtime, config, gate=publish_gate(config))
-        jvm = runtime.spark.sparkContext._gateway.proc  # the driver JVM (pyspark's java_gateway)
-        runtime.spark.stop()
-        jvm.stdin.close()  # the gateway server exits when its stdin closes; the archive is dumped then
-        return jvm.wait(timeout=DUMP_TIMEOUT_S)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="build the local Spark driver's class archive")
-    parser.add_argument("--dump", help=argparse.SUPPRESS)
-    parser.add_argument("--force", action="store_true", help="rebuild it even if it exists")
-    args = parser.parse_args(argv)
-    if args.dump:
-        logging.getLogger().setLevel(logging.WARNING)  # the sample job's own logging is noise here
-        return _dump(args.dump)
-    from ecomflow.runtime import LOCAL_SETTINGS
-
-    build(LOCAL_SETTINGS.get("spark.jars", ""), force=args.force)
-    return 0
-
-
-if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    sys.exit(main())
