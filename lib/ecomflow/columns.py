@@ -19,6 +19,13 @@ CUSTOMER_ID = r"^([0-9]+)(?:\.0+)?$"
 
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 
+# UTF-8 bytes decoded as ISO-8859-1: a lead byte (C2..F4: Â, Ã, â, ...) before a continuation byte
+# (80..BF: £ is A3, © A9), as in `Â£` or `Ã©`; or U+FFFD, what a decoder puts for bytes that are not
+# UTF-8. Real ISO-8859-1 text (the Online Retail file included) shows neither.
+MOJIBAKE = r"[\u00C2-\u00F4][\u0080-\u00BF]|\uFFFD"
+# C0 control characters but tab (line breaks never reach a line) and DEL: text files hold none.
+CONTROL_CHARACTER = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
+
 
 def is_well_formed_csv(line: Column) -> Column:
     """True where `line` is a syntactically valid CSV record (balanced, properly escaped quotes)."""
@@ -39,6 +46,24 @@ def unquote_csv_field(field: Column) -> Column:
     is_quoted = field.startswith('"')
     inner = F.regexp_replace(F.regexp_extract(field, r'^"(.*)"$', 1), '""', '"')
     return F.when(is_quoted, inner).otherwise(field)
+
+
+def is_ascii(text: Column) -> Column:
+    """True where `text` is plain ASCII (as many characters as UTF-8 bytes: counted, not decoded)."""
+    return F.octet_length(text) == F.length(text)
+
+
+def has_mojibake(text: Column) -> Column:
+    """True where `text` shows signs of a wrong encoding (`MOJIBAKE`); null where it is null.
+
+    ASCII text (nearly every line) is settled by `is_ascii` without running the regex.
+    """
+    return ~is_ascii(text) & text.rlike(MOJIBAKE)
+
+
+def has_control_characters(text: Column) -> Column:
+    """True where `text` holds a control character other than tab (NUL included); null where it is null."""
+    return text.rlike(CONTROL_CHARACTER)
 
 
 def blank_as_null(text: Column) -> Column:
