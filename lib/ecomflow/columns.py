@@ -15,6 +15,13 @@ CSV_LINE = rf"^{CSV_FIELD}(?:,{CSV_FIELD})*+$"
 CSV_FIELD_AFTER_SEPARATOR = rf",({CSV_FIELD})"
 
 
+# UTF-8 bytes decoded as ISO-8859-1: a lead byte (C2..F4: Â, Ã, â, ...) before a continuation byte
+# (80..BF: £ is A3, © A9), as in `Â£` or `Ã©`; or U+FFFD, what a decoder puts for bytes that are not
+# UTF-8. Real ISO-8859-1 text (the Online Retail file included) shows neither.
+MOJIBAKE = r"[\u00C2-\u00F4][\u0080-\u00BF]|\uFFFD"
+# C0 control characters but tab (line breaks never reach a line) and DEL: text files hold none.
+CONTROL_CHARACTER = r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F]"
+
 
 def is_well_formed_csv(line: Column) -> Column:
     """True where `line` is a syntactically valid CSV record (balanced, properly escaped quotes)."""
@@ -40,6 +47,24 @@ def unquote_csv_field(field: Column) -> Column:
 def trim_text(text: Column) -> Column:
     """`text` without the contract's whitespace at either end (`contract.trim` in Python)."""
     return F.btrim(text, F.lit(WHITESPACE))
+
+
+def is_ascii(text: Column) -> Column:
+    """True where `text` is plain ASCII (as many characters as UTF-8 bytes: counted, not decoded)."""
+    return F.octet_length(text) == F.length(text)
+
+
+def has_mojibake(text: Column) -> Column:
+    """True where `text` shows signs of a wrong encoding (`MOJIBAKE`); null where it is null.
+
+    ASCII text (nearly every line) is settled by `is_ascii` without running the regex.
+    """
+    return ~is_ascii(text) & text.rlike(MOJIBAKE)
+
+
+def has_control_characters(text: Column) -> Column:
+    """True where `text` holds a control character other than tab (NUL included); null where it is null."""
+    return text.rlike(CONTROL_CHARACTER)
 
 
 def blank_as_null(text: Column) -> Column:

@@ -11,6 +11,7 @@ import difflib
 import os
 import re
 from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Sequence
 
 from ecomflow.errors import ConfigError
@@ -23,7 +24,15 @@ DEFAULT_SERVICE_CODES: tuple[str, ...] = (
 SUPPORTED_ENCODINGS = {"ISO-8859-1": "ISO-8859-1", "LATIN1": "ISO-8859-1", "LATIN-1": "ISO-8859-1",
                        "UTF-8": "UTF-8", "UTF8": "UTF-8", "UTF-8-SIG": "UTF-8"}
 
+# The quality gate's plausibility limits (`--max_quarantine_share`, `--min_invoice_date`,
+# `--max_invoice_date`): low enough to stop a wrong `--date_format` or a file of another shape, loose
+# enough for the real file (0 quarantined, 2010-12-01..2011-12-09) and the generated one (0.05 %).
+DEFAULT_MAX_QUARANTINE_SHARE = 0.05
+DEFAULT_MIN_INVOICE_DATE = "2000-01-01"
+DEFAULT_MAX_INVOICE_DATE = "now+1d"
+
 _SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
+_RELATIVE_DATE = re.compile(r"^now(?:([+-])([0-9]{1,5})d)?$")
 
 
 def to_uri(path_or_uri: str) -> str:
@@ -67,6 +76,47 @@ class RedshiftSettings:
         return self.mode != "off"
 
 
+@dataclass(frozen=True)
+class DateBound:
+    """One end of the plausible invoice-date window: a fixed day, or days from the run's start (`now+1d`).
+
+    A fixed day is whole (`2000-01-01` as a lower bound means from its midnight, as an upper bound up
+    to its end); a relative bound is the instant `now ± days` (UTC, the clock the wall-clock invoice
+    times are compared with; a day of margin covers any time zone).
+    """
+
+    day: date | None = None
+    days_from_now: int = 0
+
+    def resolve(self, now: datetime, upper: bool) -> datetime:
+        """The bound as a naive timestamp; an upper bound is exclusive, a lower one inclusive."""
+        if self.day is None:
+            return now.replace(tzinfo=None) + timedelta(days=self.days_from_now)
+        return datetime.combine(self.day + timedelta(days=1) if upper else self.day, time())
+
+    def __str__(self) -> str:
+        if self.day is not None:
+            return self.day.isoformat()
+        return "now" if not self.days_from_now else f"now{self.days_from_now:+d}d"
+
+
+@dataclass(frozen=True)
+class PlausibilityLimits:
+    """What the quality gate takes for plausible input, besides the per-file and text checks.
+
+    `max_quarantine_share` is the largest share of the run's distinct lines that may be quarantined;
+    curated invoice times must fall within [`min_invoice_date`, `max_invoice_date`].
+    """
+
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE
+    min_invoice_date: DateBound = DateBound(day=date.fromisoformat(DEFAULT_MIN_INVOICE_DATE))
+    max_invoice_date: DateBound = DateBound(days_from_now=1)  # DEFAULT_MAX_INVOICE_DATE
+
+    def invoice_window(self, now: datetime) -> tuple[datetime, datetime]:
+        """[earliest, latest) plausible invoice time for a run that starts at `now`."""
+        return self.min_invoice_date.resolve(now, upper=False), self.max_invoice_date.resolve(now, upper=True)
+
+
 class LakeLayout:
     """The lake's zones below `lake_uri`, shared by the batch and the streaming job."""
 
@@ -99,6 +149,7 @@ class BatchConfig(LakeLayout):
     redshift: RedshiftSettings = field(default_factory=RedshiftSettings)
     topic_arn: str | None = None  # SNS topic for "storage updated" / "job failed"; None = no messages
     quality_gate: bool = True  # audit the staged partitions before publishing (`--quality_gate off` skips)
+    plausibility: PlausibilityLimits = field(default_factory=PlausibilityLimits)  # the gate's input limits
 
 
 
@@ -107,8 +158,9 @@ REDSHIFT_ARGS = ("redshift_mode", "redshift_dsn", "redshift_workgroup", "redshif
                  "redshift_database", "redshift_secret_arn", "redshift_db_user", "redshift_iam_role")
 NOTIFY_ARGS = ("topic_arn",)
 QUALITY_ARGS = ("quality_gate",)
+PLAUSIBILITY_ARGS = ("max_quarantine_share", "min_invoice_date", "max_invoice_date")
 BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME",
-                  "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS)
+                  "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS, *PLAUSIBILITY_ARGS)
 BATCH_ARGS = (*BATCH_REQUIRED, *BATCH_OPTIONAL)
 SWITCH_VALUES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
@@ -218,6 +270,50 @@ def parse_topic_arn(value: str | None) -> str | None:
     return value.strip()
 
 
+def parse_share(name: str, value: str | None, default: float) -> float:
+    """Parse a share argument (`0.05` = 5 %) within [0, 1]; blank means `default`; or raise ConfigError."""
+    if value is None or not value.strip():
+        return default
+    try:
+        share = float(value.strip())
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r}: use a share between 0 and 1, e.g. 0.05 for 5 %") from None
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"--{name} {value!r}: use a share between 0 and 1, e.g. 0.05 for 5 %")
+    return share
+
+
+def parse_date_bound(name: str, value: str | None, default: str) -> DateBound:
+    """Parse a date bound: `YYYY-MM-DD`, `now`, `now+Nd` or `now-Nd`; blank means `default`."""
+    text = (value or "").strip().lower() or default
+    relative = _RELATIVE_DATE.match(text)
+    if relative:
+        sign, days = relative.groups()
+        return DateBound(days_from_now=int(days or 0) * (-1 if sign == "-" else 1))
+    try:
+        return DateBound(day=date.fromisoformat(text))
+    except ValueError:
+        raise ConfigError(f"--{name} {value!r}: use a day (2000-01-01) or days from the run's start "
+                          f"(now+1d, now-30d)") from None
+
+
+def parse_plausibility_limits(args: dict[str, str]) -> PlausibilityLimits:
+    """The gate's limits from `--max_quarantine_share`, `--min_invoice_date`, `--max_invoice_date`."""
+    limits = PlausibilityLimits(
+        max_quarantine_share=parse_share("max_quarantine_share", args.get("max_quarantine_share"),
+                                         DEFAULT_MAX_QUARANTINE_SHARE),
+        min_invoice_date=parse_date_bound("min_invoice_date", args.get("min_invoice_date"),
+                                          DEFAULT_MIN_INVOICE_DATE),
+        max_invoice_date=parse_date_bound("max_invoice_date", args.get("max_invoice_date"),
+                                          DEFAULT_MAX_INVOICE_DATE),
+    )
+    earliest, latest = limits.invoice_window(datetime.now(timezone.utc))
+    if earliest >= latest:
+        raise ConfigError(f"--min_invoice_date {limits.min_invoice_date} is not before "
+                          f"--max_invoice_date {limits.max_invoice_date}")
+    return limits
+
+
 def parse_redshift_settings(args: dict[str, str]) -> RedshiftSettings:
     """Build RedshiftSettings from resolved `redshift_*` arguments, or raise ConfigError."""
     mode = (args.get("redshift_mode") or "off").strip().lower()
@@ -270,6 +366,7 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
         redshift=parse_redshift_settings(args),
         topic_arn=parse_topic_arn(args.get("topic_arn")),
         quality_gate=parse_switch("quality_gate", args.get("quality_gate"), default=True),
+        plausibility=parse_plausibility_limits(args),
     )
 
 

@@ -47,7 +47,7 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
     try:
         report = run_batch_job(config, run_id)
     except QualityGateError as exc:
-        log.error("run %s not published (staged data kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
+        log.error("run %s not published (what it staged is kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
         return EXIT_GATE_FAILED, None
     log.info("run %s published: %s", run_id, report.to_json())
     return 0, report

@@ -98,6 +98,9 @@ class CorruptingGate:
     def last_report(self):  # noqa: ANN201 - the CLI reads the audited report from the gate
         return self.real.last_report
 
+    def check_input(self, spark, config, run_id) -> None:  # noqa: ANN001 - the input is left alone
+        self.real.check_input(spark, config, run_id)
+
     def __call__(self, spark, staged_run) -> None:  # noqa: ANN001
         corrupt_partition(spark, staged_run.curated.staged_uri, CORRUPTED_PARTITION)
         self.corrupted.append(staged_run.curated.staged_uri)
@@ -113,8 +116,9 @@ def runs(local_stack, spark, tmp_path_factory):
     everything, failures_only = Listener(topic_arn), Listener(topic_arn, {"event": ["job_failed"]})
 
     def cli(source: Path, report: Path) -> int:
+        # FIRST quarantines 1 of its 5 lines on purpose: the gate's quarantine limit is raised for it.
         return cli_main(["batch", "--input", str(source), "--lake", str(lake), "--topic_arn", topic_arn,
-                         "--report", str(report), "--JOB_NAME", "gate-test"])
+                         "--report", str(report), "--JOB_NAME", "gate-test", "--max_quarantine_share", "0.25"])
 
     good_exit = cli(write_csv(folder / "first.csv", FIRST), folder / "first.json")
     good_messages = everything.drain(expected=1)
@@ -181,3 +185,23 @@ def test_subscribers_can_filter_on_the_event_attribute(runs):
 def test_the_failed_run_report_records_the_gate(runs):
     assert runs.bad_report["published"] is False
     assert set(runs.bad_report["quality"]["failed"]) == EXPECTED_FAILURES
+
+
+def test_implausible_input_is_announced_as_a_failed_job(local_stack, tmp_path):
+    # A folder holding a readme beside its data: refused before the run reads it, announced like any failed gate.
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    write_csv(folder / "first.csv", FIRST)
+    (folder / "readme.txt").write_text("Exports of the shop, one file a day\n", encoding="latin-1")
+    topic_arn = aws.client("sns").create_topic(Name=f"ecomflow-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    listener = Listener(topic_arn)
+
+    code = cli_main(["batch", "--input", str(folder), "--lake", str(tmp_path / "lake"), "--topic_arn", topic_arn,
+                     "--JOB_NAME", "gate-test"])
+
+    [envelope] = listener.drain(expected=1)
+    message = body(envelope)
+    assert code == EXIT_GATE_FAILED and not (tmp_path / "lake" / "curated").exists()
+    assert (envelope["MessageAttributes"]["event"]["Value"], message["published"]) == ("job_failed", False)
+    assert message["failed_expectations"] == [
+        f"input_header (readme.txt: first line 'Exports of the shop, one file a day' is not the header {HEADER})"]

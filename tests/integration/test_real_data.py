@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from ecomflow.config import parse_batch_config
-from ecomflow.pipelines.batch import run_batch
+from ecomflow.pipelines.batch import publish_gate, run_batch
 from ecomflow.runtime import Runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.realdata]
@@ -16,9 +16,17 @@ pytestmark = [pytest.mark.integration, pytest.mark.realdata]
 
 @pytest.fixture(scope="module")
 def real_run(spark, real_data, tmp_path_factory):
+    """The one run of the job on the real file, with the quality gate and its default limits."""
     lake = tmp_path_factory.mktemp("real") / "lake"
     config = parse_batch_config(["batch", "--input", str(real_data), "--lake", str(lake)])
-    return lake, run_batch(Runtime(spark=spark), config)
+    return lake, run_batch(Runtime(spark=spark), config, gate=publish_gate(config))
+
+
+def test_real_file_passes_the_gate_with_its_defaults(real_run):
+    _, report = real_run
+    assert report.published and report.quality["success"] is True and report.quality["failed"] == []
+    assert (report.invoice_ts_min, report.invoice_ts_max) == ("2010-12-01 08:26:00", "2011-12-09 12:50:00")
+    assert (report.mojibake_lines, report.control_char_lines) == (0, 0)
 
 
 def test_real_file_row_accounting(real_run):

@@ -208,6 +208,14 @@ def test_cleaning_defaults_are_the_library_defaults(dist: Path) -> None:
     assert params["ServiceCodes"]["Default"] == ",".join(config.DEFAULT_SERVICE_CODES)
 
 
+def test_gate_limits_are_the_library_defaults(dist: Path) -> None:
+    args = job_arguments(dist, "BatchJob")
+
+    assert float(args["--max_quarantine_share"]) == config.DEFAULT_MAX_QUARANTINE_SHARE
+    assert (args["--min_invoice_date"], args["--max_invoice_date"]) == (
+        config.DEFAULT_MIN_INVOICE_DATE, config.DEFAULT_MAX_INVOICE_DATE)
+
+
 def test_nested_stacks_get_every_parameter_they_declare(dist: Path) -> None:
     main = template(dist, "main.yaml")
     missing = []

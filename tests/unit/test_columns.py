@@ -65,3 +65,14 @@ def test_first_failing_returns_first_true_rule_name(spark):
     df = spark.createDataFrame([(1,), (5,), (20,)], "n int")
     rule = C.first_failing([("small", F.col("n") < 3), ("medium", F.col("n") < 10), ("odd", F.col("n") % 2 == 1)])
     assert [r[0] for r in df.select(rule).collect()] == ["small", "medium", None]
+
+
+def test_has_mojibake_finds_utf8_read_as_latin1_and_replacement_characters(spark):
+    values = ["Gift Voucher \u00c2\u00a350.00", "CAF\u00c3\u0089 CR\u00c3\u0088ME", "Voucher \ufffd10.00",
+              "Gift Voucher \u00a350.00", "CAF\u00c9 CR\u00c8ME", "S\u00c3O PAULO", "\u00c2ge", "plain", None]
+    assert _apply(spark, C.has_mojibake, values) == [True, True, True, False, False, False, False, False, None]
+
+
+def test_has_control_characters_finds_nul_and_c0_but_not_tab(spark):
+    values = ["a\x00b", "\x1f\x8b\x08", "bell\x07", "del\x7f", "tab\there", "\u0089 is C1, not C0", None]
+    assert _apply(spark, C.has_control_characters, values) == [True, True, True, True, False, False, None]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from ecomflow.cli import main as cli_main
+from ecomflow.config import DEFAULT_MAX_QUARANTINE_SHARE
 from ecomflow.generate import MALFORMED_KINDS, REAL_PROFILE, generate_file, price_text
 from ecomflow.raw_profile import profile_file
 from ecomflow.schemas import RAW_HEADER
@@ -195,6 +196,12 @@ def test_malformed_rate_is_small_and_configurable(tmp_path: Path, sample_profile
     assert stats.malformed_lines + stats.float_customer_ids == 50
     clean = generate_file(str(tmp_path / "clean.csv"), rows=5000, seed=1, malformed_rate=0.0)
     assert clean.malformed_lines == 0 and clean.float_customer_ids == 0
+
+
+def test_default_dirt_stays_well_under_the_gates_quarantine_limit(sample: tuple[Path, object]) -> None:
+    # Malformed lines are the only ones the pipeline quarantines (the demo runs the gate with its defaults).
+    _, stats = sample
+    assert 0 < stats.malformed_lines / ROWS < DEFAULT_MAX_QUARANTINE_SHARE / 10
 
 
 def test_shape_of_the_data(sample_profile: dict) -> None:

@@ -42,6 +42,35 @@ def test_batch_config_reads_glue_arguments():
     assert config.rules.service_codes == ("POST", "DOT") and config.job_name == "j"
 
 
+def test_batch_config_reads_the_gate_limits():
+    from datetime import date, datetime
+
+    from ecomflow.config import DateBound, PlausibilityLimits, parse_batch_config
+
+    base = ["batch_etl.py", "--input", "s3://raw/x.csv", "--lake", "s3://lake"]
+    assert parse_batch_config(base).plausibility == PlausibilityLimits(
+        0.05, DateBound(day=date(2000, 1, 1)), DateBound(days_from_now=1))
+    limits = parse_batch_config([*base, "--max_quarantine_share", "0.2", "--min_invoice_date", "2010-12-01",
+                                 "--max_invoice_date", "now-7d"]).plausibility
+    assert limits == PlausibilityLimits(0.2, DateBound(day=date(2010, 12, 1)), DateBound(days_from_now=-7))
+    assert limits.invoice_window(datetime(2026, 12, 8, 6, 30)) == (datetime(2010, 12, 1), datetime(2026, 12, 1, 6, 30))
+
+
+@pytest.mark.parametrize(("argument", "value", "message"), [
+    ("max_quarantine_share", "5%", "between 0 and 1"),
+    ("max_quarantine_share", "1.5", "between 0 and 1"),
+    ("min_invoice_date", "12/1/2010", "a day"),
+    ("max_invoice_date", "tomorrow", "a day"),
+    ("max_invoice_date", "1999-12-31", "is not before"),
+])
+def test_batch_config_rejects_bad_gate_limits(argument, value, message):
+    from ecomflow.config import parse_batch_config
+    from ecomflow.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        parse_batch_config(["batch_etl.py", "--input", "s3://raw/x.csv", "--lake", "s3://lake", f"--{argument}", value])
+
+
 def test_stream_config_reads_glue_arguments():
     from ecomflow.config import STREAM_OPTIONAL, STREAM_REQUIRED, parse_stream_config
 

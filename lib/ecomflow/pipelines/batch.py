@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Callable, Protocol
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
@@ -28,8 +28,17 @@ from ecomflow.transforms import (
 
 log = logging.getLogger(__name__)
 
-# A gate looks at the staged tables and the report, and raises QualityGateError to stop publishing.
-QualityGate = Callable[[SparkSession, "StagedRun"], None]
+
+class QualityGate(Protocol):
+    """A gate raises QualityGateError to stop publishing: on the input before the run reads it, on the staged run."""
+
+    def check_input(self, spark: SparkSession, config: BatchConfig, run_id: str) -> None:
+        """Judge the input files before anything is read (their heads, not a Spark pass)."""
+
+    def __call__(self, spark: SparkSession, staged_run: StagedRun) -> None:
+        """Judge the staged tables and the report."""
+
+
 # Hooks run after the lake is published (catalog, Redshift, notifications), in order.
 AfterPublish = Callable[[SparkSession, "StagedRun"], None]
 
@@ -128,13 +137,15 @@ def publish_run(spark: SparkSession, staged: StagedRun) -> None:
 
 def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = None,
               after_publish: tuple[AfterPublish, ...] = (), run_id: str | None = None) -> RunReport:
-    """Run the batch job: stage, gate, publish, then the after-publish sinks; commit last.
+    """Run the batch job: gate the input, stage, gate the staged run, publish, the after-publish sinks; commit last.
 
     Raises:
-        QualityGateError: the staged data failed the gate; nothing was published.
+        QualityGateError: the input or the staged data failed the gate; nothing was published.
     """
     spark = runtime.spark
     run_id = run_id or new_run_id()
+    if gate is not None:
+        gate.check_input(spark, config, run_id)  # a file that is not raw input stops the run before it is read
     staged = stage_run(spark, config, run_id)
     log.info("run %s staged: %s", run_id, staged.report.to_json())
     if gate is not None:
