@@ -311,6 +311,14 @@ def count_problems(report: RunReport, limits: PlausibilityLimits, encoding: str,
         return [f"{ROWS_READ} (the input holds no data lines, only a header or nothing)"]
     lines = report.distinct_lines
     problems = []
+    # First what explains the rest: a wrong encoding or non-text input also shows as quarantined lines.
+    if report.mojibake_lines > MAX_MOJIBAKE_LINES:
+        example = f", e.g. {_sample(report.mojibake_example)}" if report.mojibake_example else ""
+        problems.append(f"{TEXT_ENCODING} ({_lines(report.mojibake_lines)} with signs of a wrong encoding "
+                        f"(Ã, Â£, U+FFFD){example}: {_encoding_advice(encoding, report.mojibake_example)})")
+    if report.control_char_lines > MAX_CONTROL_LINE_SHARE * lines:
+        problems.append(f"{TEXT_CONTROL} ({report.control_char_lines:,} of {_lines(lines)} with control "
+                        f"characters (NUL, ...): the input is not a text CSV)")
     if report.rows_curated == 0:
         problems.append(f"{ROWS_CURATED} (none of the {_lines(lines)} is valid; quarantined: "
                         f"{_top_reasons(report, date_format)})")
@@ -331,13 +339,6 @@ def count_problems(report: RunReport, limits: PlausibilityLimits, encoding: str,
     if outside:
         problems.append(f"{INVOICE_DATES} (curated invoice times: {', '.join(outside)}; check --date_format "
                         f"({date_format!r}) or set the bound)")
-    if report.mojibake_lines > MAX_MOJIBAKE_LINES:
-        example = f", e.g. {_sample(report.mojibake_example)}" if report.mojibake_example else ""
-        problems.append(f"{TEXT_ENCODING} ({_lines(report.mojibake_lines)} with signs of a wrong encoding "
-                        f"(Ã, Â£, U+FFFD){example}: {_encoding_advice(encoding, report.mojibake_example)})")
-    if report.control_char_lines > MAX_CONTROL_LINE_SHARE * lines:
-        problems.append(f"{TEXT_CONTROL} ({report.control_char_lines:,} of {_lines(lines)} with control "
-                        f"characters (NUL, ...): the input is not a text CSV)")
     return problems
 
 
