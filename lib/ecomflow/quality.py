@@ -51,7 +51,7 @@ from ecomflow.sinks import lake
 if TYPE_CHECKING:
     import great_expectations as gx
 
-    from ecomflow.pipelines.batch import StagedRun
+    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 
@@ -425,7 +425,7 @@ def read_staged_curated(spark: SparkSession, staged: lake.StagedTable) -> DataFr
 
 
 class QualityGate:
-    """The batch job's gate (`pipelines.batch.QualityGate` protocol): plausible input, then the staged partitions.
+    """The batch job's gate (`pipelines.staged.QualityGate` protocol): plausible input, then the staged partitions.
 
     `check_input` judges the input files before the run reads them; calling the gate judges the
     staged run: its observed counts (`count_problems`), then, if they are plausible, the suite.

@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime, timezone
-from typing import Callable, Protocol
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from ecomflow.config import BatchConfig
+from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
 from ecomflow.readers import read_raw_lines
 from ecomflow.report import RunReport, fill_report, run_metrics
 from ecomflow.runtime import Runtime
@@ -27,31 +27,6 @@ from ecomflow.transforms import (
 )
 
 log = logging.getLogger(__name__)
-
-
-class QualityGate(Protocol):
-    """A gate raises QualityGateError to stop publishing: on the input before the run reads it, on the staged run."""
-
-    def check_input(self, spark: SparkSession, config: BatchConfig, run_id: str) -> None:
-        """Judge the input files before anything is read (their heads, not a Spark pass)."""
-
-    def __call__(self, spark: SparkSession, staged_run: StagedRun) -> None:
-        """Judge the staged tables and the report."""
-
-
-# Hooks run after the lake is published (catalog, Redshift, notifications), in order.
-AfterPublish = Callable[[SparkSession, "StagedRun"], None]
-
-
-class StagedRun:
-    """What one run staged: its report and the staged curated and quarantine partitions."""
-
-    def __init__(self, config: BatchConfig, report: RunReport, curated: lake.StagedTable,
-                 quarantine: lake.StagedTable) -> None:
-        self.config = config
-        self.report = report
-        self.curated = curated
-        self.quarantine = quarantine
 
 
 def new_run_id() -> str:

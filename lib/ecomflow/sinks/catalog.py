@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from ecomflow.config import BatchConfig
-    from ecomflow.pipelines.batch import StagedRun
+    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 

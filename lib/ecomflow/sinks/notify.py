@@ -24,7 +24,7 @@ from ecomflow.report import RunReport
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-    from ecomflow.pipelines.batch import StagedRun
+    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from ecomflow.config import BatchConfig, RedshiftSettings
-    from ecomflow.pipelines.batch import StagedRun
+    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 

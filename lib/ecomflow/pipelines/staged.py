@@ -1,0 +1,41 @@
+"""What a batch run staged, and the protocols of what judges and follows it: the gate and the hooks.
+
+Apart from the pipeline (`pipelines/batch.py`) so that the gate (`quality.py`) and the stores'
+after-publish hooks (catalog, Redshift, notifications) can name `StagedRun` without importing
+the pipeline that imports them.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+from pyspark.sql import SparkSession
+
+from ecomflow.config import BatchConfig
+from ecomflow.report import RunReport
+from ecomflow.sinks import lake
+
+
+class QualityGate(Protocol):
+    """A gate raises QualityGateError to stop publishing: on the input before the run reads it, on the staged run."""
+
+    def check_input(self, spark: SparkSession, config: BatchConfig, run_id: str) -> None:
+        """Judge the input files before anything is read (their heads, not a Spark pass)."""
+
+    def __call__(self, spark: SparkSession, staged_run: StagedRun) -> None:
+        """Judge the staged tables and the report."""
+
+
+# Hooks run after the lake is published (catalog, Redshift, notifications), in order.
+AfterPublish = Callable[[SparkSession, "StagedRun"], None]
+
+
+class StagedRun:
+    """What one run staged: its report and the staged curated and quarantine partitions."""
+
+    def __init__(self, config: BatchConfig, report: RunReport, curated: lake.StagedTable,
+                 quarantine: lake.StagedTable) -> None:
+        self.config = config
+        self.report = report
+        self.curated = curated
+        self.quarantine = quarantine
