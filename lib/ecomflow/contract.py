@@ -36,6 +36,16 @@ WHITESPACE = ("\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005
 # U+FFFE/U+FFFF. The same pattern text is a Java regex (Spark `rlike`) and a Python one.
 FORBIDDEN_CHARACTERS = r"[\u0000-\u001f\u007f-\u009f\ud800-\udfff\ufffd\ufffe\uffff]"
 
+# The CSV grammar of a raw line: a quoted field ("" escapes a quote) or an unquoted run without
+# quotes or commas. Possessive quantifiers keep Java's regex engine from recursing on long fields.
+# Anchored with \A and \z (not ^ and $, which in Java also match before a final U+0085, U+2028 or
+# U+2029). Python spells Java's \z as \Z: `python_regex` compiles these patterns for Python.
+CSV_FIELD = r'(?:"(?:[^"]++|"")*+"|[^,"]*+)'
+CSV_LINE = rf"\A{CSV_FIELD}(?:,{CSV_FIELD})*+\z"
+CSV_FIELD_AFTER_SEPARATOR = rf",({CSV_FIELD})"
+# A quoted field's inside; (?s): a quoted field may hold any character, line separators included.
+CSV_QUOTED_FIELD = r'(?s)\A"(.*)"\z'
+
 # Id grammars, after trimming (stock codes also after upper-casing). Anchored for `rlike`/`match`.
 INVOICE_NO = r"^[A-Za-z0-9]{1,32}$"
 STOCK_CODE = r"^[A-Z0-9 _./-]{1,64}$"
@@ -89,6 +99,11 @@ _STOCK_CODE = re.compile(STOCK_CODE)
 _CUSTOMER_ID = re.compile(CUSTOMER_ID)
 _INTEGER = re.compile(INTEGER)
 _PRICE = re.compile(PRICE)
+
+
+def python_regex(pattern: str) -> re.Pattern[str]:
+    """One of the patterns above for Python's `re`: Java's end-of-input anchor \z is Python's \Z."""
+    return re.compile(pattern.replace(r"\z", r"\Z"))
 
 
 def trim(value: str | None) -> str | None:

@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterator
 
 from ecomflow.config import normalise_encoding
+from ecomflow.contract import CSV_FIELD_AFTER_SEPARATOR, CSV_LINE, CSV_QUOTED_FIELD, python_regex
 from ecomflow.errors import EcomflowError, InputError
 from ecomflow.ingest import MAX_RECORDS, RAW_FIELDS
 from ecomflow.preflight import check_input
@@ -47,15 +48,10 @@ MAX_BATCH_BYTES = 4 * 1024 * 1024  # under the API's 5 MiB with room for the JSO
 MAX_REPORTED_LINES = 100
 REFUSED = "refused_by_api"
 
-# Mirrors of ecomflow.columns (CSV_FIELD, is_well_formed_csv, csv_fields, unquote_csv_field) with
-# Java's regex semantics where Python's differ: Java's `$` also matches before a line terminator
-# that ends the input, and its `.` matches no line terminator; U+0085, U+2028 and U+2029 are the
-# ones a split line can still hold. (Kept here, not imported: columns imports pyspark.)
-_JAVA_TERMINATORS = "\n\r\u0085\u2028\u2029"
-_CSV_FIELD = r'(?:"(?:[^"]++|"")*+"|[^,"]*+)'
-_CSV_LINE = re.compile(rf"{_CSV_FIELD}(?:,{_CSV_FIELD})*+[\u0085\u2028\u2029]?\Z")
-_CSV_FIELD_AFTER_SEPARATOR = re.compile(rf",({_CSV_FIELD})")
-_QUOTED = re.compile(rf'"([^{_JAVA_TERMINATORS}]*)"[\u0085\u2028\u2029]?\Z')
+# The batch reader's CSV grammar (ecomflow.contract; Spark's regexes read the same patterns).
+_CSV_LINE = python_regex(CSV_LINE)
+_CSV_FIELD_AFTER_SEPARATOR = python_regex(CSV_FIELD_AFTER_SEPARATOR)
+_QUOTED = python_regex(CSV_QUOTED_FIELD)
 _HEADER = ",".join(RAW_FIELDS).upper()
 _JAVA_REPLACE = "ecomflow-java-replace"
 
@@ -181,7 +177,7 @@ def split_line(text: str) -> tuple[dict[str, str] | None, str | None]:
 def _unquote(value: str) -> str:
     if not value.startswith('"'):
         return value
-    quoted = _QUOTED.match(value)  # no match (a line terminator inside) gives "", as regexp_extract does
+    quoted = _QUOTED.match(value)  # a field of a well-formed line always matches
     return quoted.group(1).replace('""', '"') if quoted else ""
 
 

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from ecomflow import contract
 from ecomflow.config import CleaningRules
-from ecomflow.transforms import classify_lines
+from ecomflow.transforms import classify_lines, parse_raw_lines
 
 GOOD = {"InvoiceNo": "536365", "StockCode": "85123A", "Description": "WHITE HANGING HEART T-LIGHT HOLDER",
         "Quantity": "6", "InvoiceDate": "12/1/2010 8:26", "UnitPrice": "2.55", "CustomerID": "17850",
@@ -35,24 +35,39 @@ HOSTILE = [
 ]
 
 
+def classified(spark, rows: list[dict], path: str):
+    """`rows` through the job's rules as the streaming job (JSON records) or the batch job (CSV lines) reads them."""
+    if path == "stream":
+        frame = spark.createDataFrame(rows).select(*contract.RAW_FIELDS)
+        frame = frame.withColumn("raw_line", F.to_json(F.struct(*contract.RAW_FIELDS)))
+    else:
+        quoted = [",".join('"' + row[name].replace('"', '""') + '"' for name in contract.RAW_FIELDS) for row in rows]
+        frame = parse_raw_lines(spark.createDataFrame([(line,) for line in quoted], "raw_line string"))
+    return classify_lines(frame, CleaningRules()).collect()
+
+
+PATHS = ["stream", "batch"]
+
+
+@pytest.mark.parametrize("path", PATHS)
 @pytest.mark.parametrize("field, value, reason", HOSTILE, ids=[f"{f}-{r}-{i}" for i, (f, _, r) in enumerate(HOSTILE)])
-def test_the_api_refuses_what_the_job_quarantines_naming_the_field(spark, field, value, reason):
+def test_the_api_refuses_what_the_job_quarantines_naming_the_field(spark, field, value, reason, path):
     values = {**GOOD, field: value}
     problems = contract.field_problems(values)
     assert len(problems) == 1 and problems[0].startswith(field) and len(problems[0]) < 200
 
-    row = classify_lines(spark.createDataFrame([values]).withColumn("raw_line", F.lit("x")), CleaningRules()).first()
+    (row,) = classified(spark, [values], path)
     assert row["reason"] == reason
 
 
-@pytest.mark.parametrize("padding", ["\u00a0", "\t", " \u3000", "\ufeff", "\u2009\u2028"])
-def test_one_whitespace_rule_in_python_and_spark(spark, padding):
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("padding", ["\u00a0", "\t", " \u3000", "\ufeff", "\u2009\u2028", " "])
+def test_one_whitespace_rule_in_python_and_spark(spark, padding, path):
     padded = {**GOOD, "StockCode": f"{padding}85123A{padding}", "InvoiceNo": f"536365{padding}"}
     assert contract.field_problems(padded) == []
     assert contract.trim(padded["StockCode"]) == "85123A"
 
-    rows = classify_lines(spark.createDataFrame([GOOD, padded]).withColumn("raw_line", F.lit("x")),
-                          CleaningRules()).collect()
+    rows = classified(spark, [GOOD, padded], path)
     assert {r["reason"] for r in rows} == {None}
     assert rows[0]["record_id"] == rows[1]["record_id"]  # one line, counted once
     assert rows[1]["stock_code"] == "85123A" and rows[1]["invoice_no"] == "536365"
