@@ -17,7 +17,7 @@ $(STAMP): setup.py requirements.lock
 	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
 
-## The local Spark driver's class archive (a faster JVM start; lib/ecomflow/jvm_archive.py).
+## The local Spark driver's class archive (a faster JVM start; lib/ecomflow/local/jvm_archive.py).
 ## An optimisation only: setup goes on without it.
 jvm-archive: $(STAMP)
 	@$(BIN)/ecomflow --log-level WARNING jvm-archive || echo "warning: no JVM class archive (local Spark starts slower)"

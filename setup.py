@@ -52,5 +52,5 @@ setup(
         ],
         "dev": ["cfn-lint==1.58.0", "checkov==3.1.47", "wheel==0.45.1"],
     },
-    entry_points={"console_scripts": ["ecomflow=ecomflow.cli:main"]},
+    entry_points={"console_scripts": ["ecomflow=ecomflow.cli.main:main"]},
 )

@@ -33,7 +33,7 @@ def _lines(path: Path | None, count: int) -> list[str]:
     if path is None and REAL.exists():
         path = REAL
     if path is None:
-        from ecomflow.generate import generate_file
+        from ecomflow.devtools.generate import generate_file
 
         path = Path(tempfile.mkdtemp()) / "generated.csv"
         generate_file(str(path), rows=count + 1000, seed=11, malformed_rate=0.0)
@@ -51,8 +51,8 @@ def _lines(path: Path | None, count: int) -> list[str]:
 def _frame(spark, stream, lines: list[str]):
     import csv
 
-    from ecomflow.ingest import RawRecord
-    from ecomflow.schemas import RAW_FIELDS
+    from ecomflow.api.ingest import RawRecord
+    from ecomflow.spark.schemas import RAW_FIELDS
 
     records = [RawRecord.of(dict(zip(RAW_FIELDS, row))) for row in csv.reader(lines)]
     if hasattr(stream, "KINESIS_RECORD_SCHEMA"):  # records as their bytes
@@ -88,9 +88,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from ecomflow import aws
     from ecomflow.config import StreamConfig
-    from ecomflow.localstack import stack_environment, temporary_stack
+    from ecomflow.local.localstack import stack_environment, temporary_stack
     from ecomflow.pipelines import stream
-    from ecomflow.sinks import dynamodb
+    from ecomflow.stores import dynamodb
 
     lines = _lines(args.input, args.lines * (args.batches + 1))
     spark = _session()

@@ -72,7 +72,7 @@ def _printed_counts(measurement: Measurement, out: Path) -> dict:
 
 
 def _ours_command(input_path: str, out: Path) -> list[str]:
-    return [sys.executable, "-m", "ecomflow.cli", "--log-level", "WARNING", "batch", "--input", input_path,
+    return [sys.executable, "-m", "ecomflow.cli.main", "--log-level", "WARNING", "batch", "--input", input_path,
             "--lake", str(out / "lake"), "--report", str(out / "report.json")]
 
 

@@ -48,7 +48,7 @@ BATCH = 500  # records a request: the Kinesis PutRecords limit the API enforces
 
 
 def load_records(source: Path, count: int) -> list[dict[str, str]]:
-    from ecomflow.replay import read_rows
+    from ecomflow.devtools.replay import read_rows
 
     records = []
     for _, record in read_rows(source):
@@ -89,12 +89,12 @@ def line_key(record: dict[str, str]) -> tuple:
 @contextmanager
 def api_server(log_file: Path, timeout: float = 60.0) -> Iterator[str]:
     """`ecomflow api` in a process of its own, for the stream and tables the Lambda environment names."""
-    from ecomflow.localstack import free_port
+    from ecomflow.local.localstack import free_port
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with open(log_file, "ab") as log_out:
-        child = subprocess.Popen([sys.executable, "-m", "ecomflow.cli", "--log-level", "WARNING", "api", "--port",
+        child = subprocess.Popen([sys.executable, "-m", "ecomflow.cli.main", "--log-level", "WARNING", "api", "--port",
                                   str(port)], stdout=subprocess.DEVNULL, stderr=log_out, env=dict(os.environ))
     try:
         deadline = time.monotonic() + timeout
@@ -257,15 +257,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
     # The per-batch timeline: what was polled and framed, the counts, each sink's seconds.
-    for name in ("bench.stream", "ecomflow.pipelines.stream", "ecomflow.stream_runner"):
+    for name in ("bench.stream", "ecomflow.pipelines.stream", "ecomflow.local.stream_runner"):
         logging.getLogger(name).setLevel(logging.INFO)
 
-    from ecomflow import localstack
-    from ecomflow.localstack import create_stream_resources as create_resources
+    from ecomflow.local import localstack
+    from ecomflow.local.localstack import create_stream_resources as create_resources
     from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
     from ecomflow.runtime import local_session
-    from ecomflow.stream_demo import lambda_environment
-    from ecomflow.stream_runner import StreamRunner
+    from ecomflow.devtools.stream_demo import lambda_environment
+    from ecomflow.local.stream_runner import StreamRunner
 
     records = load_records(args.input, args.records)
     work = Path(tempfile.mkdtemp(prefix="ecomflow-stream-bench-"))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import sys
 
-from ecomflow.entry import batch_job_main
+from ecomflow.app.entry import batch_job_main
 
 if __name__ == "__main__":
     sys.exit(batch_job_main(sys.argv))

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sys
 
-from ecomflow.entry import stream_job_main
+from ecomflow.app.entry import stream_job_main
 
 if __name__ == "__main__":
     sys.exit(stream_job_main(sys.argv))

@@ -34,7 +34,7 @@ def real_data() -> Path:
 
 @pytest.fixture(scope="session")
 def local_stack():
-    """The running local stack of this test run (`ecomflow.localstack.Endpoints`), on free ports.
+    """The running local stack of this test run (`ecomflow.local.localstack.Endpoints`), on free ports.
 
     Started once in a temporary state folder and torn down at the end of the session. While it
     runs, AWS_ENDPOINT_URL, region and dummy credentials point boto3 at its moto server.
@@ -42,7 +42,7 @@ def local_stack():
     import contextlib
 
     from ecomflow.errors import EnvironmentMissingError
-    from ecomflow.localstack import stack_environment, temporary_stack
+    from ecomflow.local.localstack import stack_environment, temporary_stack
 
     with contextlib.ExitStack() as stack:
         try:
@@ -61,7 +61,7 @@ def _local_aws_only_for_local_stack_users(request, monkeypatch):
     using it would otherwise talk to the shared moto server.
     """
     if "local_stack" not in request.fixturenames and "AWS_ENDPOINT_URL" in os.environ:
-        from ecomflow.localstack import HOST
+        from ecomflow.local.localstack import HOST
 
         if f"//{HOST}:" in os.environ["AWS_ENDPOINT_URL"]:
             monkeypatch.delenv("AWS_ENDPOINT_URL")

@@ -102,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from ecomflow.config import BatchConfig, to_uri
         from ecomflow.pipelines.batch import load_lines, publish_run, stage_run
-        from ecomflow.quality import QualityGate
-        from ecomflow.readers import read_raw_lines
+        from ecomflow.spark.quality import QualityGate
+        from ecomflow.spark.readers import read_raw_lines
         from ecomflow.runtime import build_runtime
-        from ecomflow.sinks import lake
-        from ecomflow.transforms import (classify_lines, drop_duplicate_lines, duplicate_group, parse_raw_lines,
+        from ecomflow.stores import lake
+        from ecomflow.spark.transforms import (classify_lines, drop_duplicate_lines, duplicate_group, parse_raw_lines,
                                          to_curated, with_lineage)
     gate = QualityGate()  # starts importing great-expectations in the background, as the job does
     with phase("JVM start + SparkSession (build_runtime)"):

@@ -1,4 +1,4 @@
-"""Ingest Lambda behind API Gateway: `POST /records` (JSON or CSV) -> Kinesis. Logic: ecomflow.ingest.
+"""Ingest Lambda behind API Gateway: `POST /records` (JSON or CSV) -> Kinesis. Logic: ecomflow.api.ingest.
 
 Environment: ECOMFLOW_STREAM_NAME (the Kinesis stream), POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL.
 """
@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecomflow import ingest
+from ecomflow.api import ingest
 from ecomflow.config import ApiConfig
 from ecomflow.errors import DeliveryError, InvalidRequestError
 

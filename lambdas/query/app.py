@@ -1,4 +1,4 @@
-"""Query Lambda behind API Gateway: transactions read back from DynamoDB. Logic: ecomflow.query.
+"""Query Lambda behind API Gateway: transactions read back from DynamoDB. Logic: ecomflow.api.query.
 
 Routes: GET /invoices/{invoice_no}/items/{stock_code}, GET /invoices/{invoice_no},
 GET /customers/{customer_id}/invoices. Environment: ECOMFLOW_INVOICE_TABLE, ECOMFLOW_CUSTOMER_TABLE,
@@ -13,7 +13,9 @@ from aws_lambda_powertools.event_handler.exceptions import NotFoundError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ecomflow import aws, query
+from ecomflow import aws
+
+from ecomflow.api import query
 from ecomflow.config import ApiConfig
 from ecomflow.errors import InvalidRequestError
 

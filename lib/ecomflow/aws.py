@@ -2,7 +2,7 @@
 
 Endpoints are never chosen here: boto3 reads them from configuration (`AWS_ENDPOINT_URL`,
 `AWS_ENDPOINT_URL_<SERVICE>`, the shared config file), so the code path is the same on AWS and on
-the local stack (see `ecomflow.localstack.apply_environment`).
+the local stack (see `ecomflow.local.localstack.apply_environment`).
 """
 
 from __future__ import annotations

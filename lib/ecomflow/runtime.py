@@ -177,7 +177,7 @@ def local_session(master: str | None = None, app_name: str = "ecomflow",
     builder = SparkSession.builder.appName(app_name)
     builder = builder.master(master or os.environ.get("ECOMFLOW_SPARK_MASTER", "local[*]"))
     settings = {**LOCAL_SETTINGS, OWN_SESSION_MARKER: "true"}
-    from ecomflow import jvm_archive  # local only: a faster start of the JVM we launch ourselves
+    from ecomflow.local import jvm_archive  # local only: a faster start of the JVM we launch ourselves
 
     archive = jvm_archive.java_options(settings.get("spark.jars", ""))
     if archive:  # the class archive `make setup` built

@@ -132,7 +132,7 @@ def test_utf8_with_bom_and_another_date_format(spark, tmp_path):
 def test_report_is_written_as_json(spark, tmp_path):
     source = write_hostile_file(tmp_path / "in.csv")
     out = tmp_path / "report.json"
-    from ecomflow.cli import main
+    from ecomflow.cli.main import main
 
     # The hostile file is mostly bad lines on purpose: the gate's quarantine limit is raised for it.
     assert main(["batch", "--input", str(source), "--lake", str(tmp_path / "lake"), "--report", str(out),

@@ -19,7 +19,7 @@ GOOD = ("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,Customer
 
 def ecomflow(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": f"{LIB}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    return subprocess.run([sys.executable, "-m", "ecomflow.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "ecomflow.cli.main", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
 
 
@@ -70,7 +70,7 @@ def test_a_read_only_lake_is_one_line_and_exit_2(tmp_path):
 
 def test_a_spark_error_with_a_predictable_cause_is_one_line_with_details_at_debug(spark, tmp_path, caplog):
     """An s3:// URI cannot be checked before Spark; locally Spark has no s3 file system, and says so in one line."""
-    from ecomflow.cli import main
+    from ecomflow.cli.main import main
 
     logger = logging.getLogger("ecomflow")
     level = logger.level

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from ecomflow.cli import EXIT_GATE_FAILED
-from ecomflow.cli import main as cli_main
-from ecomflow.schemas import RAW_HEADER
+from ecomflow.cli.main import EXIT_GATE_FAILED
+from ecomflow.cli.main import main as cli_main
+from ecomflow.spark.schemas import RAW_HEADER
 
 pytestmark = pytest.mark.integration
 

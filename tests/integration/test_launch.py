@@ -20,9 +20,9 @@ import pyspark
 import pytest
 
 from ecomflow import aws
-from ecomflow.ingest import RawRecord
-from ecomflow.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
-from ecomflow.sinks import dynamodb, kinesis
+from ecomflow.api.ingest import RawRecord
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.stores import dynamodb, kinesis
 
 pytestmark = pytest.mark.integration
 

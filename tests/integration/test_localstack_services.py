@@ -12,8 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from ecomflow import aws, localstack
-from ecomflow.cli import main as cli_main
+from ecomflow import aws
+
+from ecomflow.local import localstack
+from ecomflow.cli.main import main as cli_main
 from ecomflow.errors import PortInUseError
 
 pytestmark = pytest.mark.integration

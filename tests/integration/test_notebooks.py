@@ -10,7 +10,7 @@ import nbformat
 import pytest
 
 from ecomflow.config import parse_batch_config
-from ecomflow.generate import generate_file
+from ecomflow.devtools.generate import generate_file
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
 

@@ -19,10 +19,10 @@ import pytest
 from pyspark.sql import functions as F
 
 from ecomflow import aws
-from ecomflow.cli import EXIT_GATE_FAILED
-from ecomflow.cli import main as cli_main
+from ecomflow.cli.main import EXIT_GATE_FAILED
+from ecomflow.cli.main import main as cli_main
 from ecomflow.pipelines import batch
-from ecomflow.sinks.lake import HadoopFs
+from ecomflow.stores.lake import HadoopFs
 
 pytestmark = pytest.mark.integration
 
@@ -90,7 +90,7 @@ def corrupt_partition(spark, staged_uri: str, partition: str) -> None:
 class CorruptingGate:
     """Corrupts the staged curated data, then runs the real gate on it."""
 
-    def __init__(self, real) -> None:  # noqa: ANN001 - ecomflow.quality.QualityGate
+    def __init__(self, real) -> None:  # noqa: ANN001 - ecomflow.spark.quality.QualityGate
         self.real = real
         self.corrupted: list[str] = []
 

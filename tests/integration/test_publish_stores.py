@@ -16,12 +16,12 @@ import psycopg
 import pytest
 
 from ecomflow import aws
-from ecomflow.cli import main as cli_main
+from ecomflow.cli.main import main as cli_main
 from ecomflow.config import parse_batch_config
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
-from ecomflow.sinks.catalog import catalog_hook
-from ecomflow.sinks.redshift import redshift_hook
+from ecomflow.stores.catalog import catalog_hook
+from ecomflow.stores.redshift import redshift_hook
 
 pytestmark = pytest.mark.integration
 

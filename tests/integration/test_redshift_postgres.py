@@ -8,8 +8,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from ecomflow.schemas import CURATED_SCHEMA
-from ecomflow.sinks.redshift import PostgresTarget
+from ecomflow.spark.schemas import CURATED_SCHEMA
+from ecomflow.stores.redshift import PostgresTarget
 
 pytestmark = pytest.mark.integration
 

@@ -11,17 +11,17 @@ import psycopg
 import pytest
 
 from ecomflow import aws
-from ecomflow.api_local import start_api
+from ecomflow.local.api_local import start_api
 from ecomflow.config import StreamConfig, parse_batch_config, to_uri
 from ecomflow.pipelines import stream
 from ecomflow.pipelines.batch import run_batch
-from ecomflow.replay import replay_file
+from ecomflow.devtools.replay import replay_file
 from ecomflow.runtime import Runtime
-from ecomflow.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
-from ecomflow.sinks import dynamodb, kinesis
-from ecomflow.sinks.redshift import PostgresTarget
-from ecomflow.stream_demo import http_get, lambda_environment
-from ecomflow.stream_runner import CheckpointStore, StreamRunner
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.stores import dynamodb, kinesis
+from ecomflow.stores.redshift import PostgresTarget
+from ecomflow.devtools.stream_demo import http_get, lambda_environment
+from ecomflow.local.stream_runner import CheckpointStore, StreamRunner
 
 pytestmark = pytest.mark.integration
 
@@ -163,7 +163,7 @@ def test_a_crash_after_some_sinks_before_the_checkpoint_loses_and_doubles_nothin
 
 
 def test_stream_demo_reads_a_streamed_invoice_back(spark, local_stack, tmp_path):
-    from ecomflow.stream_demo import run_stream_demo
+    from ecomflow.devtools.stream_demo import run_stream_demo
 
     tag = uuid.uuid4().hex[:8]
     summary = run_stream_demo(spark, write_csv(tmp_path / "lines.csv"), str(tmp_path / "lake"), tmp_path / "cp",
@@ -198,7 +198,7 @@ def poison_bytes(fields: dict) -> bytes:
 
 
 def test_no_poison_record_stops_the_stream_and_the_normal_records_reach_every_store(spark, setup):
-    from ecomflow.sinks.kinesis import KinesisEntry
+    from ecomflow.stores.kinesis import KinesisEntry
 
     normal = [{**GOOD_FIELDS, "InvoiceNo": f"90{i:04d}", "Quantity": str(i + 1)} for i in range(len(POISON) + 1)]
     entries = []
@@ -225,7 +225,7 @@ def test_no_poison_record_stops_the_stream_and_the_normal_records_reach_every_st
 
 
 def test_a_huge_invoice_keeps_a_small_customer_summary(spark, setup):
-    from ecomflow.sinks.kinesis import KinesisEntry
+    from ecomflow.stores.kinesis import KinesisEntry
 
     lines = 3000
     entries = [KinesisEntry(json.dumps({**GOOD_FIELDS, "StockCode": f"C{i:05d}"}).encode(), "900001")
@@ -244,7 +244,7 @@ def test_a_huge_invoice_keeps_a_small_customer_summary(spark, setup):
 
 def test_replay_and_stream_curate_what_batch_curates_from_a_file_with_malformed_lines(spark, setup, tmp_path):
     """Unbalanced quotes included: replay splits lines as the batch reader does, so no line swallows the next."""
-    from ecomflow.generate import generate_file
+    from ecomflow.devtools.generate import generate_file
 
     setup.source = tmp_path / "generated.csv"
     generated = generate_file(str(setup.source), rows=3000, seed=7, malformed_rate=0.02)

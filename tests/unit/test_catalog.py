@@ -9,7 +9,7 @@ from pyspark.sql import types as T
 
 from ecomflow.config import BatchConfig
 from ecomflow.errors import PublishError
-from ecomflow.sinks import catalog
+from ecomflow.stores import catalog
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from ecomflow.cli import EXIT_USAGE, main, one_line
+from ecomflow.cli.main import EXIT_USAGE, main, one_line
 
 
 @pytest.fixture(autouse=True)

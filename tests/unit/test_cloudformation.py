@@ -18,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from ecomflow import config, schemas
+from ecomflow import config
 
+from ecomflow.spark import schemas
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -284,9 +285,9 @@ def test_catalog_tables_follow_the_schemas(dist: Path, rid: str, schema: Any, pa
 
 
 def test_catalog_tables_are_what_the_catalog_sink_writes(dist: Path) -> None:
-    catalog = pytest.importorskip("ecomflow.sinks.catalog", reason="the catalog sink is not written yet")
+    catalog = pytest.importorskip("ecomflow.stores.catalog", reason="the catalog sink is not written yet")
     if not hasattr(catalog, "lake_tables") or not hasattr(catalog, "table_input"):
-        pytest.skip("ecomflow.sinks.catalog has no lake_tables/table_input")
+        pytest.skip("ecomflow.stores.catalog has no lake_tables/table_input")
     sink = {spec.name: catalog.table_input(spec) for spec in catalog.lake_tables("s3://lake")}
     ours = {t["Name"]: t for t in (glue_table(dist, "SalesTable"), glue_table(dist, "QuarantineTable"))}
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from pyspark.sql import functions as F
 
-from ecomflow import columns as C
+from ecomflow.spark import columns as C
 
 
 def _apply(spark, fn, values):

@@ -7,7 +7,7 @@ from pyspark.sql import functions as F
 
 from ecomflow import contract
 from ecomflow.config import CleaningRules
-from ecomflow.transforms import classify_lines, parse_raw_lines
+from ecomflow.spark.transforms import classify_lines, parse_raw_lines
 
 GOOD = {"InvoiceNo": "536365", "StockCode": "85123A", "Description": "WHITE HANGING HEART T-LIGHT HOLDER",
         "Quantity": "6", "InvoiceDate": "12/1/2010 8:26", "UnitPrice": "2.55", "CustomerID": "17850",
@@ -88,14 +88,13 @@ def test_the_real_datas_values_fit_the_contract():
 def test_every_reason_is_a_rule_of_the_transforms():
     import inspect
 
-    from ecomflow import transforms
-
+    from ecomflow.spark import transforms
     source = inspect.getsource(transforms.type_fields) + inspect.getsource(transforms.parse_raw_lines)
     assert [r for r in contract.REASONS if f'"{r}"' not in source] == []
 
 
 def test_stock_codes_can_never_hold_the_sort_key_separator():
-    from ecomflow.sinks.dynamodb import SORT_KEY_SEPARATOR
+    from ecomflow.stores.dynamodb import SORT_KEY_SEPARATOR
 
     assert not contract.is_stock_code(f"85123{SORT_KEY_SEPARATOR}X")
     # the longest key fits DynamoDB's 1,024 bytes a sort key with room to spare

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from ecomflow.errors import DeliveryError
 from ecomflow.retry import RetryPolicy
-from ecomflow.sinks import dynamodb
+from ecomflow.stores import dynamodb
 
 NO_WAIT = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
 

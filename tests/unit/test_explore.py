@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from ecomflow import explore
+from ecomflow.analytics import explore
 from ecomflow.errors import InputError
 
 SALES_FILE_SCHEMA = pa.schema([  # as Spark writes the curated files: partition columns only in the path
@@ -133,7 +133,7 @@ def glue(monkeypatch):
 
 
 def test_open_catalog_reads_the_tables_the_batch_job_registered(tmp_path, glue):
-    from ecomflow.sinks import catalog
+    from ecomflow.stores import catalog
 
     root = write_lake(tmp_path / "lake", SHOP, QUARANTINE)
     catalog.ensure_catalog(glue, "analytics", f"file://{root}")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ecomflow import ingest
+from ecomflow.api import ingest
 from ecomflow.errors import InvalidRequestError
 
 GOOD = {"InvoiceNo": "C536379", "StockCode": "D", "Description": "Discount", "Quantity": "-1",
@@ -21,7 +21,7 @@ def refused(body, content_type="application/json", **kwargs) -> InvalidRequestEr
 
 
 def test_raw_fields_mirror_the_schema():
-    from ecomflow.schemas import RAW_FIELDS
+    from ecomflow.spark.schemas import RAW_FIELDS
 
     assert ingest.RAW_FIELDS == RAW_FIELDS
 

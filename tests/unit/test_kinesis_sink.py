@@ -6,8 +6,8 @@ import pytest
 
 from ecomflow.errors import DeliveryError, InvalidRequestError
 from ecomflow.retry import RetryPolicy
-from ecomflow.sinks import kinesis
-from ecomflow.sinks.kinesis import KinesisEntry
+from ecomflow.stores import kinesis
+from ecomflow.stores.kinesis import KinesisEntry
 
 NO_WAIT = RetryPolicy(max_attempts=3, base_delay=0.0, max_delay=0.0)
 

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ecomflow import ingest
-from ecomflow.api_local import LambdaContextStub, load_handler, proxy_event, start_api
-from ecomflow.sinks import dynamodb
+from ecomflow.api import ingest
+from ecomflow.local.api_local import LambdaContextStub, load_handler, proxy_event, start_api
+from ecomflow.stores import dynamodb
 
 GOOD = {"InvoiceNo": "C536379", "StockCode": "D", "Description": "Discount", "Quantity": "-1",
         "InvoiceDate": "12/1/2010 9:41", "UnitPrice": "27.50", "CustomerID": "14527", "Country": "United Kingdom"}

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from ecomflow import aws, localstack
+from ecomflow import aws
+
+from ecomflow.local import localstack
 from ecomflow.errors import EnvironmentMissingError, PortInUseError
-from ecomflow.localstack import Endpoints, MotoEndpoint, PostgresEndpoint, StackSettings
+from ecomflow.local.localstack import Endpoints, MotoEndpoint, PostgresEndpoint, StackSettings
 
 
 def _endpoints() -> Endpoints:

@@ -1,4 +1,4 @@
-"""The local stack's patched moto answers exactly as moto does (`ecomflow.moto_server`).
+"""The local stack's patched moto answers exactly as moto does (`ecomflow.local.moto_server`).
 
 Each test asks in-process moto the same questions twice, unpatched and patched (monkeypatch puts
 moto back afterwards), and compares the answers.
@@ -12,8 +12,8 @@ from moto import mock_aws
 from moto.dynamodb.models.table import Table
 from moto.kinesis.models import Shard
 
-from ecomflow import moto_server
-from ecomflow.sinks import dynamodb
+from ecomflow.local import moto_server
+from ecomflow.stores import dynamodb
 
 REGION = "us-east-1"
 LINES = [  # (InvoiceNo, StockCode#record_id): repeated pairs, prefixes that must not match, a C invoice

@@ -33,5 +33,5 @@ def test_lake_is_a_papermill_parameter(path):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebooks_read_through_the_library(path):
     sources = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code")
-    assert "from ecomflow import explore" in sources
+    assert "from ecomflow.analytics import explore" in sources
     assert "duckdb" not in sources and "read_parquet" not in sources

@@ -11,8 +11,8 @@ from moto import mock_aws
 from ecomflow import aws
 from ecomflow.config import parse_batch_config
 from ecomflow.errors import ConfigError, QualityGateError
-from ecomflow.report import RunReport
-from ecomflow.sinks import notify
+from ecomflow.spark.report import RunReport
+from ecomflow.stores import notify
 
 
 def report() -> RunReport:
@@ -76,7 +76,7 @@ def test_job_failed_carries_any_error(sns_queue):
 
 
 def test_no_topic_sends_nothing_and_says_so(caplog):
-    with caplog.at_level(logging.INFO, logger="ecomflow.sinks.notify"):
+    with caplog.at_level(logging.INFO, logger="ecomflow.stores.notify"):
         assert notify.publish_event(None, "s", notify.storage_updated_message(report(), "job")) is None
     assert "no SNS topic configured" in caplog.text
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import yaml
 from openapi_spec_validator import validate
 
-from ecomflow.api_local import load_handler  # noqa: F401 - the handlers load
+from ecomflow.local.api_local import load_handler  # noqa: F401 - the handlers load
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,6 @@ def test_openapi_paths_are_the_lambda_routes():
 
 def test_the_documented_id_patterns_are_the_contracts():
     from ecomflow import contract
-
     text = (ROOT / "docs" / "openapi.yaml").read_text(encoding="utf-8")
     patterns = set(re.findall(r'pattern: "([^"]+)"', text))
     # path and body patterns take the stock code in either case (the routes and the job upper-case it)

@@ -13,8 +13,8 @@ from pyspark.sql import types as T
 
 from ecomflow.config import BatchConfig, DateBound, PlausibilityLimits
 from ecomflow.errors import QualityGateError
-from ecomflow import quality
-from ecomflow.quality import (
+from ecomflow.spark import quality
+from ecomflow.spark.quality import (
     QualityGate,
     count_problems,
     file_problem,
@@ -24,10 +24,10 @@ from ecomflow.quality import (
     schema_problems,
     validate_curated,
 )
-from ecomflow.readers import FileHead
-from ecomflow.report import RunReport, fill_report, run_metrics
-from ecomflow.schemas import CURATED_SCHEMA, RAW_HEADER
-from ecomflow.sinks.lake import StagedTable
+from ecomflow.spark.readers import FileHead
+from ecomflow.spark.report import RunReport, fill_report, run_metrics
+from ecomflow.spark.schemas import CURATED_SCHEMA, RAW_HEADER
+from ecomflow.stores.lake import StagedTable
 
 # Files written by Spark have nullable columns, so the test frames may hold the nulls the gate must catch.
 STAGED_SCHEMA = T.StructType([T.StructField(f.name, f.dataType, True) for f in CURATED_SCHEMA.fields])

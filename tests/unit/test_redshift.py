@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from ecomflow.config import BatchConfig, RedshiftSettings, parse_batch_config
 from ecomflow.errors import ConfigError, PublishError
-from ecomflow.sinks import redshift
+from ecomflow.stores import redshift
 
 ROLE = "arn:aws:iam::123456789012:role/ecomflow-redshift-copy"
 NOW = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)

@@ -10,10 +10,10 @@ import random
 import pytest
 from pyspark.sql import functions as F
 
-from ecomflow.readers import read_raw_lines
-from ecomflow.replay import read_lines, replay_file, split_line
-from ecomflow.schemas import RAW_FIELDS
-from ecomflow.transforms import parse_raw_lines
+from ecomflow.spark.readers import read_raw_lines
+from ecomflow.devtools.replay import read_lines, replay_file, split_line
+from ecomflow.spark.schemas import RAW_FIELDS
+from ecomflow.spark.transforms import parse_raw_lines
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"
 ROW = "536365,85123A,HEART,{q},12/1/2010 8:26,2.55,17850,United Kingdom"

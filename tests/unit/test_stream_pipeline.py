@@ -8,11 +8,11 @@ import pytest
 from pyspark.sql import functions as F
 
 from ecomflow.config import CleaningRules, StreamConfig
-from ecomflow.ingest import RawRecord
+from ecomflow.api.ingest import RawRecord
 from ecomflow.pipelines import stream
-from ecomflow.transforms import to_curated
-from ecomflow.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
-from ecomflow.transforms import classify_lines, parse_raw_lines
+from ecomflow.spark.transforms import to_curated
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.spark.transforms import classify_lines, parse_raw_lines
 
 LINES = [
     "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",
@@ -81,7 +81,7 @@ def test_records_that_are_not_json_are_each_quarantined_with_their_own_text(spar
 
 
 def test_the_local_poller_and_the_glue_source_read_records_alike(spark, config):
-    from ecomflow.stream_runner import PolledRecord, records_frame
+    from ecomflow.local.stream_runner import PolledRecord, records_frame
 
     data = [*HOSTILE_RECORDS, *(record_bytes(line) for line in LINES)]
     polled = records_frame(spark, [PolledRecord("shardId-0", str(i), d) for i, d in enumerate(data)])
@@ -239,7 +239,7 @@ def test_a_batch_is_counted_per_partition_it_touches(spark, config):
 
 
 def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, config):
-    from ecomflow.sinks.dynamodb import Rejected
+    from ecomflow.stores.dynamodb import Rejected
 
     def refusing_store(batch: stream.StreamBatch) -> None:
         (first,) = batch.curated.orderBy("record_id").select("record_id").limit(1).collect()

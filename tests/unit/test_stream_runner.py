@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ecomflow.errors import ConfigError
-from ecomflow.stream_runner import Checkpoint, CheckpointStore, PolledRecord, ShardPoller, advance
+from ecomflow.local.stream_runner import Checkpoint, CheckpointStore, PolledRecord, ShardPoller, advance
 
 
 def test_checkpoint_round_trips_and_is_replaced_whole(tmp_path):

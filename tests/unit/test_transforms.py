@@ -11,8 +11,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecomflow.config import CleaningRules
-from ecomflow.schemas import CURATED_SCHEMA, RAW_FIELDS
-from ecomflow.transforms import (
+from ecomflow.spark.schemas import CURATED_SCHEMA, RAW_FIELDS
+from ecomflow.spark.transforms import (
     classify_lines,
     drop_duplicate_lines,
     duplicate_group,

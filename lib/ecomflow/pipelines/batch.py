@@ -11,12 +11,12 @@ from pyspark.sql import functions as F
 
 from ecomflow.config import BatchConfig
 from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
-from ecomflow.readers import read_raw_lines
-from ecomflow.report import RunReport, fill_report, run_metrics
+from ecomflow.spark.readers import read_raw_lines
+from ecomflow.spark.report import RunReport, fill_report, run_metrics
 from ecomflow.runtime import Runtime
-from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
-from ecomflow.sinks import lake
-from ecomflow.transforms import (
+from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+from ecomflow.stores import lake
+from ecomflow.spark.transforms import (
     classify_lines,
     drop_duplicate_lines,
     duplicate_group,
@@ -39,7 +39,7 @@ def publish_gate(config: BatchConfig) -> QualityGate | None:
     if not config.quality_gate:
         log.warning("quality gate is off (--quality_gate off): staged data is published unaudited")
         return None
-    from ecomflow.quality import QualityGate as GreatExpectationsGate
+    from ecomflow.spark.quality import QualityGate as GreatExpectationsGate
 
     return GreatExpectationsGate()
 
@@ -50,9 +50,9 @@ def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
     Stores first (Glue Catalog partitions, Redshift upsert), the "storage updated" SNS message last,
     so that subscribers hear about data they can already query.
     """
-    from ecomflow.sinks.catalog import catalog_hook
-    from ecomflow.sinks.notify import StorageUpdated
-    from ecomflow.sinks.redshift import redshift_hook
+    from ecomflow.stores.catalog import catalog_hook
+    from ecomflow.stores.notify import StorageUpdated
+    from ecomflow.stores.redshift import redshift_hook
 
     stores = tuple(hook for hook in (catalog_hook(config), redshift_hook(config)) if hook is not None)
     return (*stores, StorageUpdated(config.topic_arn, config.job_name))
@@ -143,7 +143,7 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
         QualityGateError: the gate stopped the run; nothing was published.
     """
     from ecomflow.runtime import build_runtime
-    from ecomflow.sinks.notify import notify_job_failed
+    from ecomflow.stores.notify import notify_job_failed
 
     run_id = run_id or new_run_id()
     gate = publish_gate(config)

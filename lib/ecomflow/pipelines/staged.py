@@ -12,8 +12,8 @@ from typing import Callable, Protocol
 from pyspark.sql import SparkSession
 
 from ecomflow.config import BatchConfig
-from ecomflow.report import RunReport
-from ecomflow.sinks import lake
+from ecomflow.spark.report import RunReport
+from ecomflow.stores import lake
 
 
 class QualityGate(Protocol):

@@ -1,7 +1,7 @@
 """The streaming pipeline: one micro-batch of Kinesis records -> lake, DynamoDB, Redshift.
 
 `process_batch(df, batch_id, config, sinks)` is what Glue's `forEachBatch` calls on AWS (bound
-with `functools.partial`) and what the local shard poller (`ecomflow.stream_runner`) calls. It
+with `functools.partial`) and what the local shard poller (`ecomflow.local.stream_runner`) calls. It
 reuses the batch job's transforms, so a line gets the same `record_id` and values either way:
 
     raw fields (strings) -> classify_lines -> with_lineage -> drop_duplicate_lines
@@ -31,12 +31,12 @@ from pyspark.sql import types as T
 from ecomflow import contract
 from ecomflow.aws import ClientSettings
 from ecomflow.config import StreamConfig
-from ecomflow.ingest import decode_stream_record
-from ecomflow.sinks.dynamodb import Rejected
-from ecomflow.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA, RAW_FIELDS
-from ecomflow.sinks import lake_append
-from ecomflow.sinks.lake import partition_path
-from ecomflow.transforms import classify_lines, drop_duplicate_lines, to_curated, to_quarantine, with_lineage
+from ecomflow.api.ingest import decode_stream_record
+from ecomflow.stores.dynamodb import Rejected
+from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.stores import lake_append
+from ecomflow.stores.lake import partition_path
+from ecomflow.spark.transforms import classify_lines, drop_duplicate_lines, to_curated, to_quarantine, with_lineage
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +235,7 @@ def save_dead_letters(batch: StreamBatch) -> None:
     be mended and replayed. The lake and the other stores keep the line: the dead-letter row names
     the store that lacks it. An ERROR log line and the SNS topic (`--topic_arn`) say so.
     """
-    from ecomflow.sinks.notify import publish_event
+    from ecomflow.stores.notify import publish_event
 
     by_reason: dict[str, set[str]] = {}
     for rejected in batch.rejected:
@@ -297,7 +297,7 @@ class DynamoDbSink:
         self.workers = workers
 
     def __call__(self, batch: StreamBatch) -> None:
-        from ecomflow.sinks import dynamodb
+        from ecomflow.stores import dynamodb
 
         settings = self.settings or ClientSettings.from_environment("dynamodb")
         config = batch.config
@@ -311,7 +311,7 @@ class DynamoDbSink:
 
 
 class RedshiftSink:
-    """MERGEs each batch's curated lines into Redshift `sales` by record_id (ecomflow.sinks.redshift)."""
+    """MERGEs each batch's curated lines into Redshift `sales` by record_id (ecomflow.stores.redshift)."""
 
     def __init__(self, target: Any) -> None:
         self.target = target
@@ -342,7 +342,7 @@ def default_sinks(config: StreamConfig, dynamodb_settings: ClientSettings | None
     """
     lanes: list[list[Sink]] = [[DynamoDbSink(dynamodb_settings)], [save_lake]]
     if redshift_target is None and config.redshift.enabled:
-        from ecomflow.sinks.redshift import redshift_target as build_target
+        from ecomflow.stores.redshift import redshift_target as build_target
 
         redshift_target = build_target(config.redshift)
     if redshift_target is not None:
@@ -409,7 +409,6 @@ def batch_function(config: StreamConfig, sinks: Sequence[Sink] | None = None) ->
 def read_kinesis(spark: SparkSession, config: StreamConfig) -> DataFrame:
     """The job's stream as a streaming DataFrame of record bytes (the AWS Labs Kinesis connector)."""
     from ecomflow import aws
-
     region = config.region or aws.default_region()
     endpoint_url = aws.client("kinesis", region).meta.endpoint_url
     reader = spark.readStream.format(KINESIS_FORMAT)

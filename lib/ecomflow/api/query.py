@@ -1,0 +1,107 @@
+"""Reading transactions back for the query API: id validation and JSON views of DynamoDB items.
+
+No pyspark here: this module runs inside the query Lambda.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from urllib.parse import unquote
+
+from ecomflow import contract
+from ecomflow.errors import InvalidRequestError
+from ecomflow.stores import dynamodb
+
+
+def _path_value(raw: str) -> str:
+    """A path parameter as the contract holds it: URL-decoded, trimmed by the contract's whitespace rule."""
+    return contract.trim(unquote(raw)) or ""
+
+
+def invoice_no(raw: str) -> str:
+    """A path's invoice number, trimmed; InvalidRequestError (400) unless letters and digits."""
+    value = _path_value(raw)
+    if not contract.is_invoice_no(value):
+        raise InvalidRequestError(400, f"malformed invoice number {contract.shown(value)}: expected 1-32 ASCII letters and digits, "
+                                       f"e.g. 536365 or C536379")
+    return value
+
+
+def stock_code(raw: str) -> str:
+    """A path's stock code, trimmed and upper-cased as the curated data holds it; 400 when malformed."""
+    value = _path_value(raw).upper()
+    if not contract.is_stock_code(value):
+        raise InvalidRequestError(400, f"malformed stock code {contract.shown(value)}: expected letters, digits, spaces "
+                                       f"or _.-/ (at most 64), e.g. 85123A")
+    return value
+
+
+def customer_id(raw: str) -> str:
+    """A path's customer id as digits (`17850.0` is `17850`); 400 when malformed."""
+    value = _path_value(raw)
+    digits = contract.customer_digits(value)
+    if digits is None:
+        raise InvalidRequestError(400, f"malformed customer id {contract.shown(value)}: expected at most 20 digits, "
+                                       f"e.g. 17850")
+    return digits
+
+
+def _money(value: Any) -> str:
+    """Money as the exact decimal string of the curated contract (3 decimals)."""
+    return str(dynamodb.money(value))
+
+
+def line_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One `Invoice` item as the API returns it: money as exact decimal strings."""
+    return {
+        "record_id": item["record_id"],
+        "invoice_no": item["InvoiceNo"],
+        "stock_code": item["stock_code"],
+        "description": item.get("description"),
+        "quantity": int(item["quantity"]),
+        "unit_price": _money(item["unit_price"]),
+        "revenue": _money(item["revenue"]),
+        "invoice_ts": item["invoice_ts"],
+        "customer_id": item.get("customer_id"),
+        "country": item["country"],
+        "line_type": item["line_type"],
+    }
+
+
+def summary_view(item: Mapping[str, Any]) -> dict[str, Any]:
+    """One `Customer` item (an invoice summary) as the API returns it."""
+    return {
+        "customer_id": item["CustomerID"],
+        "invoice_no": item["InvoiceNo"],
+        "invoice_ts": item["invoice_ts"],
+        "country": item["country"],
+        "line_count": int(item["line_count"]),
+        "item_count": int(item["item_count"]),
+        "total_quantity": int(item["total_quantity"]),
+        "total_revenue": _money(item["total_revenue"]),
+        "line_types": list(item.get("line_types", [])),
+    }
+
+
+def item_lines(client: Any, table: str, invoice: str, code: str) -> dict[str, Any] | None:
+    """Every line of (invoice, stock code), or None when there is none."""
+    items = dynamodb.item_lines(client, table, invoice, code)
+    if not items:
+        return None
+    return {"invoice_no": invoice, "stock_code": code, "count": len(items), "lines": [line_view(i) for i in items]}
+
+
+def invoice(client: Any, table: str, invoice: str) -> dict[str, Any] | None:
+    """Every line of one invoice, or None when it is unknown."""
+    items = dynamodb.invoice_lines(client, table, invoice)
+    if not items:
+        return None
+    return {"invoice_no": invoice, "count": len(items), "lines": [line_view(i) for i in items]}
+
+
+def customer_invoices(client: Any, table: str, customer: str) -> dict[str, Any] | None:
+    """The invoice summaries of one customer, or None when there are none."""
+    items = dynamodb.customer_invoices(client, table, customer)
+    if not items:
+        return None
+    return {"customer_id": customer, "count": len(items), "invoices": [summary_view(i) for i in items]}

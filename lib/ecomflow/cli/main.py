@@ -1,0 +1,282 @@
+"""The `ecomflow` command line: thin wrappers that parse arguments and call `lib` pipelines."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import Sequence
+
+from ecomflow.config import BATCH_ARGS, STREAM_ARGS, check_argument_names
+from ecomflow.app.entry import EXIT_GATE_FAILED, run_batch_entry, setup_logging
+from ecomflow.errors import EcomflowError
+
+log = logging.getLogger("ecomflow")
+
+EXIT_USAGE = 2  # bad arguments, input or output: one line on stderr says what
+# Commands that take the Glue job's own `--name value` arguments (parsed by getResolvedOptions),
+# with the names the CLI accepts for each.
+GLUE_STYLE_COMMANDS = {"batch": BATCH_ARGS, "stream": STREAM_ARGS}
+# Java exceptions (or their superclasses) that name a predictable cause: a path, a permission, a file
+# system or a host. Met anywhere in an error's cause chain, the CLI reports them in one line.
+PREDICTABLE_JVM_ERRORS = frozenset({
+    "java.io.FileNotFoundException",
+    "java.nio.file.FileSystemException",  # AccessDeniedException, ReadOnly..., NoSuchFile...
+    "java.net.UnknownHostException",
+    "org.apache.hadoop.fs.FileAlreadyExistsException",
+    "org.apache.hadoop.fs.ParentNotDirectoryException",
+    "org.apache.hadoop.fs.PathIOException",  # PathNotFound, PathPermission, PathIsNotDirectory, ...
+    "org.apache.hadoop.fs.UnsupportedFileSystemException",
+    "org.apache.hadoop.security.AccessControlException",
+    "com.amazonaws.services.s3.model.AmazonS3Exception",  # EMRFS (Glue): Access Denied, NoSuchBucket
+    "software.amazon.awssdk.services.s3.model.S3Exception",
+})
+PREDICTABLE_SPARK_ERROR_CLASSES = frozenset({"PATH_NOT_FOUND"})
+
+
+def batch_main(argv: Sequence[str]) -> int:
+    """`ecomflow batch`: the batch job (`entry.run_batch_entry`); prints the published run's report."""
+    code, report = run_batch_entry(argv)
+    if report is not None:
+        print(report.to_json())
+    return code
+
+
+def generate_main(args: argparse.Namespace) -> int:
+    from ecomflow.devtools.generate import generate_file
+
+    stats = generate_file(args.out, rows=args.rows, seed=args.seed, malformed_rate=args.malformed_rate)
+    print(stats.to_json())
+    return 0
+
+
+def local_main(args: argparse.Namespace) -> int:
+    """Start, stop or describe the local stack (moto server + PostgreSQL); `up`/`status` print JSON."""
+    import json
+
+    from ecomflow.local import localstack
+    settings = localstack.StackSettings.from_env(
+        state_dir=args.state_dir, moto_port=args.moto_port, pg_port=args.pg_port, timeout=args.timeout)
+    if args.action == "up":
+        print(localstack.up(settings).to_json())
+    elif args.action == "down":
+        stopped = localstack.down(settings)
+        log.info("local stack %s (%s)", "stopped" if stopped else "was not running", settings.state_dir)
+    else:
+        print(json.dumps(localstack.status(settings), indent=2))
+    return 0
+
+
+def _local_athena(database: str):  # noqa: ANN202 - ecomflow.local.athena_local.LocalAthena
+    """DuckDB over the Glue catalog's tables; the catalog is the local stack's moto unless boto3 is configured."""
+    import os
+
+    from ecomflow import aws
+
+    from ecomflow.local import localstack
+    from ecomflow.local.athena_local import LocalAthena
+
+    if not os.environ.get("AWS_ENDPOINT_URL"):
+        endpoints = localstack.read_endpoints(localstack.StackSettings.from_env().state_dir)
+        if endpoints is not None:
+            localstack.apply_environment(endpoints)
+    return LocalAthena.from_catalog(aws.client("glue"), database)
+
+
+def print_result(result, as_json: bool) -> None:  # noqa: ANN001 - ecomflow.local.athena_local.QueryResult
+    """Print a query result as a rich table, or as JSON records (`--json`)."""
+    import json
+    from decimal import Decimal
+
+    if as_json:
+        print(json.dumps(result.records(), indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    first = result.rows[0] if result.rows else ()
+    table = Table()
+    for index, name in enumerate(result.columns):
+        numeric = bool(first) and isinstance(first[index], (int, float, Decimal))
+        table.add_column(name, justify="right" if numeric else "left")
+    for row in result.rows:
+        table.add_row(*["" if v is None else str(v) for v in row])
+    Console().print(table)
+
+
+def sql_main(args: argparse.Namespace) -> int:
+    """Run Athena SQL locally on DuckDB over the catalog's tables."""
+    print_result(_local_athena(args.database).sql(args.sql), args.json)
+    return 0
+
+
+def query_main(args: argparse.Namespace) -> int:
+    """Run a named Athena query (`sql/athena/NAME.sql`) locally, or list the names."""
+    from ecomflow.local.athena_local import load_query, named_queries
+
+    if args.name is None:
+        print("\n".join(named_queries()))
+        return 0
+    load_query(args.name)  # an unknown name fails before the catalog is asked
+    print_result(_local_athena(args.database).query(args.name), args.json)
+    return 0
+
+
+def one_line(text: str) -> str:
+    """`text` on one line (a JVM message may span several)."""
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())
+
+
+def _jvm_error_types() -> tuple[type[BaseException], ...]:
+    """Py4J's and PySpark's exception types, once pyspark is loaded (before that none can occur)."""
+    if "pyspark" not in sys.modules:
+        return ()
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    return (Py4JJavaError, PySparkException)
+
+
+def _java_class_names(throwable) -> list[str]:  # noqa: ANN001 - a py4j JavaObject (java.lang.Throwable)
+    names = []
+    cls = throwable.getClass()
+    while cls is not None:
+        names.append(cls.getName())
+        cls = cls.getSuperclass()
+    return names
+
+
+def predictable_spark_error(exc: BaseException) -> str | None:
+    """One line for a Spark or Py4J error with a predictable cause (`PREDICTABLE_JVM_ERRORS`), else None.
+
+    The line names the first such Java exception in the cause chain and its message, so a missing
+    bucket or a denied write reads as that, not as a JVM stack trace.
+    """
+    from py4j.protocol import Py4JError
+
+    error_class = getattr(exc, "getErrorClass", lambda: None)()
+    if error_class in PREDICTABLE_SPARK_ERROR_CLASSES:
+        return one_line(str(exc))
+    throwable = getattr(exc, "java_exception", None) or getattr(exc, "_origin", None)
+    try:
+        for _ in range(20):  # a cause chain is short; a cycle is not followed forever
+            if throwable is None:
+                return None
+            names = _java_class_names(throwable)
+            message = throwable.getMessage() or ""
+            if PREDICTABLE_JVM_ERRORS.intersection(names) or (
+                    names[0] == "java.io.IOException" and message.startswith("Mkdirs failed")):
+                return one_line(f"{names[0].rsplit('.', 1)[-1]}: {message}")
+            throwable = throwable.getCause()
+    except Py4JError:  # the JVM is gone: nothing more to learn from it
+        return None
+    return None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ecomflow", description=__doc__)
+    parser.add_argument("--log-level", default="INFO")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    batch = commands.add_parser(
+        "batch", help="run the batch ETL job; takes the Glue job's arguments: --input PATH_OR_URI "
+        "--lake DIR_OR_URI [--report FILE] [--encoding ISO-8859-1|UTF-8] [--date_format FMT] [--service_codes A,B] "
+        "[--topic_arn ARN] [--quality_gate on|off]; exit code 3 when the quality gate fails, 2 for bad "
+        "arguments, input or lake")
+    # Also after the command (`ecomflow batch ... --log-level DEBUG`), where it would otherwise be an unknown option.
+    batch.add_argument("--log-level", default=argparse.SUPPRESS, help="as `ecomflow --log-level`")
+
+    generate = commands.add_parser("generate", help="write a synthetic raw file with the real file's dirt")
+    generate.add_argument("--rows", type=int, required=True)
+    generate.add_argument("--seed", type=int, default=42)
+    generate.add_argument("--out", required=True)
+    generate.add_argument("--malformed-rate", type=float, default=0.0005,
+                          help="share of malformed lines (and 17850.0-style customer ids), default 0.0005")
+
+    local = commands.add_parser("local", help="start/stop the local stand-ins for AWS (moto server, PostgreSQL 15)")
+    local.add_argument("action", choices=("up", "down", "status"))
+    local.add_argument("--state-dir", help="state folder (default $ECOMFLOW_STATE_DIR or <repo>/.state/local)")
+    local.add_argument("--moto-port", type=int, help="moto server port (default 5055; 0 = a free port)")
+    local.add_argument("--pg-port", type=int, help="PostgreSQL port (default 5439; 0 = a free port)")
+    local.add_argument("--timeout", type=float, help="seconds to wait for each service to answer (default 60)")
+
+    sql = commands.add_parser("sql", help="run Athena SQL locally (DuckDB over the Glue catalog's tables)")
+    sql.add_argument("sql", help='Athena (Trino) SQL, e.g. "SELECT COUNT(*) FROM ecomflow.sales"')
+    query = commands.add_parser("query", help="run a named Athena query locally (no NAME: list them)")
+    query.add_argument("name", nargs="?", help="monthly_revenue, top_products, cancellation_rate, ...")
+    for command in (sql, query):
+        command.add_argument("--database", default="ecomflow", help="Glue database (default ecomflow)")
+        command.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+
+    demo = commands.add_parser("demo", help="the whole pipeline on the local stack, with a reconciliation")
+    demo.add_argument("--input", help="raw CSV (default: a generated file with the real file's dirt)")
+    demo.add_argument("--rows", type=int, default=50_000, help="rows of the generated file (default 50,000)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--stream-rows", type=int, default=500, help="lines sent through the streaming path")
+
+    archive = commands.add_parser("jvm-archive", help="build the local Spark driver's class archive (a faster "
+                                  "JVM start; `make setup` runs it; ECOMFLOW_JVM_ARCHIVE=off disables it)")
+    archive.add_argument("--force", action="store_true", help="rebuild it even if it exists")
+
+    from ecomflow.cli.stream import add_commands as add_stream_commands
+
+    add_stream_commands(commands)  # stream, api, replay
+    commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
+                                            help="as `ecomflow --log-level`")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args, glue_args = parser.parse_known_args(argv)
+    if glue_args and args.command not in GLUE_STYLE_COMMANDS:
+        parser.error(f"unrecognized arguments: {' '.join(glue_args)}")
+    setup_logging(args.log_level)
+    try:
+        if args.command in GLUE_STYLE_COMMANDS:
+            glue_args = check_argument_names(glue_args, GLUE_STYLE_COMMANDS[args.command], f"ecomflow {args.command}")
+        if args.command == "batch":
+            return batch_main([f"ecomflow {args.command}", *glue_args])
+        if args.command == "demo":
+            from ecomflow.devtools.demo import DemoOptions, run_demo
+
+            return run_demo(DemoOptions(input=args.input, rows=args.rows, seed=args.seed,
+                                        stream_rows=args.stream_rows))
+        if args.command == "generate":
+            return generate_main(args)
+        if args.command == "sql":
+            return sql_main(args)
+        if args.command == "query":
+            return query_main(args)
+        if args.command == "local":
+            return local_main(args)
+        if args.command == "jvm-archive":
+            from ecomflow.local import jvm_archive
+            from ecomflow.runtime import LOCAL_SETTINGS
+
+            jvm_archive.build(LOCAL_SETTINGS.get("spark.jars", ""), force=args.force)
+            return 0
+        from ecomflow.cli.stream import run_command as run_stream_command
+
+        handled = run_stream_command(args, glue_args)
+        if handled is not None:
+            return handled
+    except EcomflowError as exc:
+        log.error("%s", one_line(str(exc)))
+        if exc.__cause__ is not None:
+            log.debug("caused by:", exc_info=exc.__cause__)
+        return EXIT_USAGE
+    except _jvm_error_types() as exc:  # evaluated only when an error got this far
+        line = predictable_spark_error(exc)
+        if line is None:
+            raise  # not a predictable cause: the whole trace helps more than a line
+        log.error("%s (--log-level DEBUG shows the JVM's error)", line)
+        log.debug("the JVM's error:", exc_info=exc)
+        return EXIT_USAGE
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The streaming commands of the `ecomflow` CLI: `stream`, `api` and `replay`.
+
+`ecomflow stream` takes the Glue streaming job's own arguments (config.STREAM_REQUIRED /
+STREAM_OPTIONAL, parsed by getResolvedOptions) plus two local-only flags; in Glue it runs
+`forEachBatch`, elsewhere the boto3 shard poller. The local commands talk to the running local
+stack (`ecomflow local up`) when no AWS endpoint is configured.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from typing import Sequence
+
+log = logging.getLogger("ecomflow")
+
+
+def add_commands(commands: argparse._SubParsersAction) -> None:
+    """Add `stream`, `api` and `replay` to the CLI's subcommands."""
+    stream = commands.add_parser(
+        "stream", help="run the streaming job; takes the Glue job's arguments: --stream_name NAME --lake DIR_OR_URI "
+        "--checkpoint_location DIR [--window_size SECONDS] [--starting_position TRIM_HORIZON|LATEST] "
+        "[--invoice_table T] [--customer_table T] [--max_records_per_shard N] [--redshift_mode off|postgres "
+        "--redshift_dsn URL] [--date_format FMT] [--service_codes A,B]")
+    stream.add_argument("--until-idle", action="store_true", help="local: stop once the stream is drained")
+    stream.add_argument("--max-batches", type=int, help="local: stop after this many micro-batches")
+    stream.add_argument("--create-resources", action="store_true",
+                        help="local: create the Kinesis stream and DynamoDB tables if missing")
+
+    api = commands.add_parser("api", help="serve the ingest and query Lambdas over HTTP on 127.0.0.1")
+    api.add_argument("--port", type=int, default=8080)
+    api.add_argument("--stream-name", default=os.environ.get("ECOMFLOW_STREAM_NAME", "ecomflow-records"))
+    api.add_argument("--invoice-table", default=os.environ.get("ECOMFLOW_INVOICE_TABLE", "Invoice"))
+    api.add_argument("--customer-table", default=os.environ.get("ECOMFLOW_CUSTOMER_TABLE", "Customer"))
+    api.add_argument("--create-resources", action="store_true",
+                     help="create the Kinesis stream and DynamoDB tables if missing")
+
+    replay = commands.add_parser("replay", help="post a raw CSV file to POST /records at a steady rate, its lines "
+                                 "read and split as the batch job reads them; prints read = accepted + rejected")
+    replay.add_argument("--input", required=True, help="raw CSV file (gzip or bzip2 is fine)")
+    replay.add_argument("--rate", type=float, required=True, help="data lines per second")
+    replay.add_argument("--url", default="http://127.0.0.1:8080", help="API base URL (default the local API)")
+    replay.add_argument("--batch-size", type=int, default=500, help="records per request (at most 500)")
+    replay.add_argument("--encoding", default="ISO-8859-1", help="ISO-8859-1 (default) or UTF-8, as batch's --encoding")
+    replay.add_argument("--limit", type=int, help="replay only the first N data lines")
+
+
+def stream_main(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,
+                create: bool = False) -> int:
+    """`ecomflow stream`: the streaming job (`entry.run_stream_entry`); prints the local poller's totals."""
+    from ecomflow.app.entry import run_stream_entry
+
+    totals = run_stream_entry(argv, until_idle=until_idle, max_batches=max_batches, create=create)
+    if totals is not None:
+        print(json.dumps(totals))
+    return 0
+
+
+def api_main(args: argparse.Namespace) -> int:
+    from ecomflow.local.api_local import LocalApi
+    from ecomflow.local.localstack import create_stream_resources, use_local_stack_if_running
+
+    use_local_stack_if_running()
+    os.environ.update(ECOMFLOW_STREAM_NAME=args.stream_name, ECOMFLOW_INVOICE_TABLE=args.invoice_table,
+                      ECOMFLOW_CUSTOMER_TABLE=args.customer_table)
+    if args.create_resources:
+        create_stream_resources(args.stream_name, args.invoice_table, args.customer_table)
+    server = LocalApi().server(args.port)
+    log.info("serving POST /records, GET /invoices/{no}[/items/{code}], GET /customers/{id}/invoices on "
+             "http://127.0.0.1:%d (Ctrl-C stops)", server.server_address[1])
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+def replay_main(args: argparse.Namespace) -> int:
+    from ecomflow.devtools.replay import replay_file
+
+    stats = replay_file(args.input, args.url, args.rate, batch_size=args.batch_size, encoding=args.encoding,
+                        limit=args.limit)
+    print(json.dumps(stats.to_dict()))
+    return 0
+
+
+def run_command(args: argparse.Namespace, glue_args: Sequence[str]) -> int | None:
+    """Run `stream`, `api` or `replay`; None for any other command."""
+    if args.command == "stream":
+        return stream_main([f"ecomflow {args.command}", *glue_args], until_idle=args.until_idle,
+                           max_batches=args.max_batches, create=args.create_resources)
+    if args.command == "api":
+        return api_main(args)
+    if args.command == "replay":
+        return replay_main(args)
+    return None

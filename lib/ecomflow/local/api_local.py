@@ -1,0 +1,216 @@
+"""`ecomflow api`: the real ingest and query Lambda handlers served over HTTP on 127.0.0.1.
+
+moto cannot invoke Lambda without Docker, so this adapter plays API Gateway's REST proxy
+integration: it turns each HTTP request into the proxy event API Gateway would send
+(`proxy_event`), calls the handler of `lambdas/<name>/app.py` with a Lambda context, and turns the
+returned proxy response back into HTTP. Routing follows API Gateway's resources: `/records` goes
+to the ingest Lambda, `/invoices/...` and `/customers/...` to the query Lambda.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import logging
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable
+from urllib.parse import parse_qs, urlsplit
+
+log = logging.getLogger(__name__)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+LAMBDAS = REPO_ROOT / "lambdas"
+HOST = "127.0.0.1"
+ROUTES = (("/records", "ingest"), ("/invoices/", "query"), ("/customers/", "query"))
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit: larger requests never reach a Lambda
+Handler = Callable[[dict, Any], dict]
+
+
+@dataclass
+class LambdaContextStub:
+    """The attributes of a Lambda context object that Powertools reads."""
+
+    function_name: str
+    memory_limit_in_mb: int = 256
+    aws_request_id: str = ""
+    invoked_function_arn: str = ""
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    @classmethod
+    def for_function(cls, name: str) -> LambdaContextStub:
+        return cls(function_name=name, aws_request_id=str(uuid.uuid4()),
+                   invoked_function_arn=f"arn:aws:lambda:us-east-1:000000000000:function:{name}",
+                   log_group_name=f"/aws/lambda/{name}", log_stream_name="local")
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 30_000
+
+
+def load_handler(name: str) -> Handler:
+    """The `handler` of `lambdas/<name>/app.py`, loaded as its own module (as Lambda would)."""
+    path = LAMBDAS / name / "app.py"
+    spec = importlib.util.spec_from_file_location(f"ecomflow_lambda_{name}", path)
+    if spec is None or spec.loader is None:
+        raise FileNotFoundError(path)
+    module: ModuleType = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def proxy_event(method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str | None = None,
+                query: dict[str, list[str]] | None = None) -> dict[str, Any]:
+    """The API Gateway REST (v1) proxy event of one request; non-UTF-8 bodies are base64-encoded."""
+    headers = dict(headers or {})
+    is_base64 = False
+    text: str | None
+    if body is None or body == b"":
+        text = None
+    elif isinstance(body, bytes):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            text, is_base64 = base64.b64encode(body).decode("ascii"), True
+    else:
+        text = body
+    query = query or {}
+    return {
+        "resource": path,
+        "path": path,
+        "httpMethod": method.upper(),
+        "headers": headers,
+        "multiValueHeaders": {k: [v] for k, v in headers.items()},
+        "queryStringParameters": {k: v[-1] for k, v in query.items()} or None,
+        "multiValueQueryStringParameters": query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": path, "httpMethod": method.upper(), "path": f"/local{path}", "stage": "local",
+            "requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
+            "identity": {"sourceIp": HOST}, "accountId": "000000000000", "apiId": "local",
+        },
+        "body": text,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def _answer(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
+    """An answer of the adapter itself (as API Gateway gives before or instead of a Lambda's)."""
+    body = json.dumps({"statusCode": status, "message": message}).encode("utf-8")
+    return status, {"Content-Type": "application/json"}, body
+
+
+def lambda_for(path: str) -> str | None:
+    """Which Lambda API Gateway would route `path` to, or None."""
+    for prefix, name in ROUTES:
+        if path == prefix or path.startswith(prefix):
+            return name
+    return None
+
+
+class LocalApi:
+    """The two handlers behind one local HTTP server."""
+
+    def __init__(self, handlers: dict[str, Handler] | None = None) -> None:
+        self.handlers = handlers or {name: load_handler(name) for name in ("ingest", "query")}
+
+    def invoke(self, method: str, path: str, headers: dict[str, str], body: bytes | None,
+               query: dict[str, list[str]]) -> dict[str, Any]:
+        name = lambda_for(path)
+        if name is None:
+            return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
+                    "body": json.dumps({"statusCode": 404, "message": f"no route for {path}"})}
+        event = proxy_event(method, path, headers, body, query)
+        return self.handlers[name](event, LambdaContextStub.for_function(f"ecomflow-{name}"))
+
+    def server(self, port: int = 0, host: str = HOST) -> ThreadingHTTPServer:
+        api = self
+
+        class RequestHandler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def _serve(self) -> None:
+                try:
+                    status, headers, data = self._respond()
+                except Exception:  # the last resort: a bug answers a generic 500, never a dropped connection
+                    log.exception("%s %s failed", self.command, self.path)
+                    status, headers, data = _answer(500, "internal error; retry later")
+                try:
+                    self.send_response(status)
+                    for key, value in headers.items():
+                        if key.lower() not in ("content-length", "connection"):
+                            self.send_header(key, str(value))
+                    self.send_header("Content-Length", str(len(data)))
+                    if self.close_connection:
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(data)
+                except OSError as exc:  # the client went away; nothing left to answer
+                    log.info("%s %s: client gone (%s)", self.command, self.path, exc)
+
+            def _respond(self) -> tuple[int, dict[str, str], bytes]:
+                """The status, headers and body of this request's answer, from the Lambda or from us."""
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    self.close_connection = True  # the unread chunks would be taken for the next request
+                    return _answer(411, "send the body with a Content-Length, not chunked")
+                length = (self.headers.get("Content-Length") or "0").strip()
+                if not (length.isascii() and length.isdigit()):
+                    self.close_connection = True
+                    return _answer(400, f"Content-Length {length[:40]!r} is not a number of bytes")
+                if len(length) > 15 or int(length) > MAX_PAYLOAD_BYTES:  # int() of 4,301 digits would raise
+                    self.close_connection = True  # not read: API Gateway refuses payloads over 10 MB unread
+                    return _answer(413, f"the body is over API Gateway's limit of {MAX_PAYLOAD_BYTES} bytes")
+                parts = urlsplit(self.path)
+                body = self.rfile.read(int(length)) if int(length) else None
+                response = api.invoke(self.command, parts.path, {k: v for k, v in self.headers.items()}, body,
+                                      parse_qs(parts.query))
+                payload = response.get("body") or ""
+                data = base64.b64decode(payload) if response.get("isBase64Encoded") else payload.encode("utf-8")
+                headers = dict(response.get("headers") or {})
+                for key, values in (response.get("multiValueHeaders") or {}).items():
+                    headers.setdefault(key, values[-1])
+                return int(response.get("statusCode", 502)), headers, data
+
+            # http.server's names; any other method gets http.server's own 501 answer
+            do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve  # noqa: N815
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+                log.info("%s %s", self.address_string(), format % args)
+
+        return ThreadingHTTPServer((host, port), RequestHandler)
+
+
+@dataclass
+class RunningApi:
+    """A LocalApi serving on a background thread; `url` is its base URL."""
+
+    server: ThreadingHTTPServer
+    thread: threading.Thread
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def start_api(port: int = 0, handlers: dict[str, Handler] | None = None) -> RunningApi:
+    """Serve both Lambdas on 127.0.0.1:`port` (0 = a free port) in a daemon thread."""
+    server = LocalApi(handlers).server(port)
+    thread = threading.Thread(target=server.serve_forever, name="ecomflow-api", daemon=True)
+    thread.start()
+    running = RunningApi(server, thread)
+    log.info("local API on %s (POST /records, GET /invoices/..., GET /customers/...)", running.url)
+    return running

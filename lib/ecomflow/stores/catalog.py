@@ -1,0 +1,251 @@
+"""The Glue Data Catalog: the database, the lake's tables and their partitions (moto locally).
+
+Every call is idempotent: a database or table that exists is kept (tables are updated to the
+current schema), and partitions are created in chunks of Glue's limit with the ones that already
+exist updated in place, so registering the same run twice leaves the catalog as after once.
+
+    hook = catalog_hook(config)      # None unless --catalog_database is set
+    run_batch(runtime, config, after_publish=(hook,))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from urllib.parse import unquote
+
+from pyspark.sql import types as T
+
+from ecomflow import aws
+from ecomflow.errors import PublishError
+from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from ecomflow.config import BatchConfig
+    from ecomflow.pipelines.staged import StagedRun
+
+log = logging.getLogger(__name__)
+
+CURATED_TABLE = "sales"
+QUARANTINE_TABLE = "sales_quarantine"
+PARTITION_BATCH_LIMIT = 100  # BatchCreatePartition and BatchUpdatePartition take at most 100 entries
+
+PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+PARQUET_OUTPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+
+_SIMPLE_TYPES: dict[type[T.DataType], str] = {
+    T.StringType: "string",
+    T.IntegerType: "int",
+    T.LongType: "bigint",
+    T.ShortType: "smallint",
+    T.ByteType: "tinyint",
+    T.BooleanType: "boolean",
+    T.DoubleType: "double",
+    T.FloatType: "float",
+    T.DateType: "date",
+    T.TimestampType: "timestamp",
+    T.BinaryType: "binary",
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One lake table as the catalog sees it: name, location, columns and partition keys."""
+
+    name: str
+    location: str
+    schema: T.StructType
+    partition_keys: tuple[str, ...]
+    description: str
+
+
+@dataclass(frozen=True)
+class PartitionResult:
+    """What `register_partitions` did: partitions created, and partitions that existed and were updated."""
+
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+
+
+def glue_type(data_type: T.DataType) -> str:
+    """The Glue/Hive type name of a Spark type: `decimal(12,3)`, `timestamp`, `int`, `string`...
+
+    Raises:
+        ValueError: a type the lake never writes (maps, structs, arrays).
+    """
+    if isinstance(data_type, T.DecimalType):
+        return f"decimal({data_type.precision},{data_type.scale})"
+    for spark_type, name in _SIMPLE_TYPES.items():
+        if isinstance(data_type, spark_type):
+            return name
+    raise ValueError(f"no Glue type for {data_type.simpleString()}")
+
+
+def lake_tables(lake_uri: str) -> tuple[TableSpec, ...]:
+    """The lake's tables: curated `sales` (by year/month) and `sales_quarantine` (by reason)."""
+    return (
+        TableSpec(CURATED_TABLE, f"{lake_uri}/curated/sales", CURATED_SCHEMA, CURATED_PARTITIONS,
+                  "Curated Online Retail lines, one row per distinct line; money is decimal"),
+        TableSpec(QUARANTINE_TABLE, f"{lake_uri}/quarantine/sales", QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
+                  "Raw lines that cannot be valid sales lines, with their reason code"),
+    )
+
+
+def storage_descriptor(location: str, columns: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """A parquet StorageDescriptor for a table (with columns) or a partition (location only needed)."""
+    descriptor: dict[str, Any] = {
+        "Location": location,
+        "InputFormat": PARQUET_INPUT_FORMAT,
+        "OutputFormat": PARQUET_OUTPUT_FORMAT,
+        "Compressed": True,
+        "SerdeInfo": {"SerializationLibrary": PARQUET_SERDE, "Parameters": {"serialization.format": "1"}},
+        "StoredAsSubDirectories": False,
+    }
+    if columns is not None:
+        descriptor["Columns"] = columns
+    return descriptor
+
+
+def table_input(spec: TableSpec) -> dict[str, Any]:
+    """The TableInput of CreateTable/UpdateTable: data columns, partition keys, parquet SerDe."""
+    by_name = {f.name: f for f in spec.schema.fields}
+    columns = [{"Name": f.name, "Type": glue_type(f.dataType)} for f in spec.schema.fields
+               if f.name not in spec.partition_keys]
+    keys = [{"Name": name, "Type": glue_type(by_name[name].dataType) if name in by_name else "string"}
+            for name in spec.partition_keys]
+    return {
+        "Name": spec.name,
+        "Description": spec.description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "parquet", "EXTERNAL": "TRUE", "parquet.compression": "SNAPPY"},
+        "PartitionKeys": keys,
+        "StorageDescriptor": storage_descriptor(spec.location, columns),
+    }
+
+
+def partition_values(partition_path: str) -> list[str]:
+    """The values of a hive-style partition path: `year=2011/month=1` -> `["2011", "1"]`."""
+    values = []
+    for part in partition_path.strip("/").split("/"):
+        name, sep, value = part.partition("=")
+        if not sep or not name:
+            raise ValueError(f"not a hive-style partition path: {partition_path!r}")
+        values.append(unquote(value))
+    return values
+
+
+def partition_input(table_location: str, partition_path: str) -> dict[str, Any]:
+    """The PartitionInput of one partition directory under `table_location`."""
+    return {
+        "Values": partition_values(partition_path),
+        "StorageDescriptor": storage_descriptor(f"{table_location}/{partition_path.strip('/')}"),
+        "Parameters": {"classification": "parquet"},
+    }
+
+
+def ensure_database(glue: Any, database: str) -> bool:
+    """Create the catalog database unless it exists; return True if it was created."""
+    try:
+        glue.create_database(DatabaseInput={"Name": database,
+                                            "Description": "EcomFlow lake tables (curated sales, quarantine)"})
+    except glue.exceptions.AlreadyExistsException:
+        return False
+    log.info("created Glue database %s", database)
+    return True
+
+
+def ensure_table(glue: Any, database: str, spec: TableSpec) -> str:
+    """Create the table, or update it to the current definition; returns "created" or "updated"."""
+    definition = table_input(spec)
+    try:
+        glue.create_table(DatabaseName=database, TableInput=definition)
+    except glue.exceptions.AlreadyExistsException:
+        glue.update_table(DatabaseName=database, TableInput=definition)
+        return "updated"
+    log.info("created Glue table %s.%s at %s", database, spec.name, spec.location)
+    return "created"
+
+
+def ensure_catalog(glue: Any, database: str, lake_uri: str) -> None:
+    """Create (or update) the database and every lake table."""
+    ensure_database(glue, database)
+    for spec in lake_tables(lake_uri):
+        ensure_table(glue, database, spec)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _failed(errors: list[dict[str, Any]]) -> str:
+    return "; ".join(f"{e.get('PartitionValues') or e.get('PartitionValueList')}: "
+                     f"{e.get('ErrorDetail', {}).get('ErrorCode')} {e.get('ErrorDetail', {}).get('ErrorMessage')}"
+                     for e in errors)
+
+
+def register_partitions(glue: Any, database: str, table: str, table_location: str,
+                        partitions: Sequence[str]) -> PartitionResult:
+    """Add the partitions to the table, updating the ones that already exist (idempotent).
+
+    Args:
+        glue: a boto3 Glue client.
+        partitions: hive-style relative paths, e.g. `("year=2011/month=1",)`.
+
+    Raises:
+        PublishError: Glue rejected an entry for another reason than AlreadyExists.
+    """
+    inputs = {tuple(partition_values(p)): (p, partition_input(table_location, p)) for p in partitions}
+    created: list[str] = []
+    existing: list[tuple[str, dict[str, Any]]] = []
+    for chunk in _chunks(list(inputs.values()), PARTITION_BATCH_LIMIT):
+        response = glue.batch_create_partition(DatabaseName=database, TableName=table,
+                                               PartitionInputList=[entry for _, entry in chunk])
+        errors = response.get("Errors", [])
+        already = {tuple(e["PartitionValues"]) for e in errors
+                   if e.get("ErrorDetail", {}).get("ErrorCode") == "AlreadyExistsException"}
+        other = [e for e in errors if tuple(e.get("PartitionValues", ())) not in already]
+        if other:
+            raise PublishError(f"Glue refused partitions of {database}.{table}: {_failed(other)}")
+        for path, entry in chunk:
+            if tuple(entry["Values"]) in already:
+                existing.append((path, entry))
+            else:
+                created.append(path)
+    for chunk in _chunks(existing, PARTITION_BATCH_LIMIT):
+        response = glue.batch_update_partition(DatabaseName=database, TableName=table, Entries=[
+            {"PartitionValueList": entry["Values"], "PartitionInput": entry} for _, entry in chunk])
+        if response.get("Errors"):
+            raise PublishError(f"Glue could not update partitions of {database}.{table}: "
+                               f"{_failed(response['Errors'])}")
+    log.info("catalog %s.%s: %d partitions created, %d updated", database, table, len(created), len(existing))
+    return PartitionResult(tuple(created), tuple(path for path, _ in existing))
+
+
+def register_run(glue: Any, database: str, lake_uri: str, curated_partitions: Sequence[str],
+                 quarantine_partitions: Sequence[str]) -> dict[str, PartitionResult]:
+    """Make sure the catalog holds the lake's tables, then register one run's touched partitions."""
+    ensure_catalog(glue, database, lake_uri)
+    curated, quarantine = lake_tables(lake_uri)
+    return {
+        curated.name: register_partitions(glue, database, curated.name, curated.location, curated_partitions),
+        quarantine.name: register_partitions(glue, database, quarantine.name, quarantine.location,
+                                             quarantine_partitions),
+    }
+
+
+def catalog_hook(config: BatchConfig) -> Callable[[SparkSession, StagedRun], None] | None:
+    """The after-publish hook that registers a run's partitions, or None without `--catalog_database`."""
+    database = config.catalog_database
+    if not database:
+        return None
+
+    def register_catalog(spark: SparkSession, staged: StagedRun) -> None:
+        register_run(aws.client("glue"), database, staged.config.lake_uri, staged.curated.partitions,
+                     staged.quarantine.partitions)
+
+    return register_catalog

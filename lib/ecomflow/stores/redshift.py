@@ -1,0 +1,467 @@
+"""Redshift: the `sales` fact table and the BI views, upserted by `record_id` (staging table + MERGE).
+
+One interface, `RedshiftTarget`, two implementations chosen by `--redshift_mode`:
+
+- `PostgresTarget` (local, PostgreSQL 15 as Redshift): Spark writes the rows over JDBC into a
+  staging table, psycopg runs the MERGE and drops the staging table.
+- `DataApiTarget` (AWS): one Redshift Data API transaction creates a temporary staging table,
+  COPYs the touched curated partitions from S3 parquet into it, MERGEs and drops it.
+
+The DDL lives in versioned files `sql/redshift/V<NNN>__<name>.sql`; `migrate()` applies the ones
+not yet recorded in `schema_migrations`, each in one transaction together with its record. The
+MERGE and the DDL are written once and are valid on both engines; text inside `/*redshift: ... */`
+is a comment for PostgreSQL and is applied on Redshift (distribution and sort keys).
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import resources
+from typing import TYPE_CHECKING, Any, Callable, Sequence
+from urllib.parse import unquote, urlsplit
+
+from ecomflow.errors import ConfigError, EnvironmentMissingError, PublishError
+from ecomflow.spark.schemas import CURATED_COLUMNS, CURATED_PARTITIONS, CURATED_SCHEMA
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+    from ecomflow.config import BatchConfig, RedshiftSettings
+    from ecomflow.pipelines.staged import StagedRun
+
+log = logging.getLogger(__name__)
+
+FACT_TABLE = "sales"
+KEY_COLUMN = "record_id"
+MIGRATIONS_TABLE = "schema_migrations"
+# The fact table's columns, in the order of the columns inside the curated parquet files.
+SALES_COLUMNS: tuple[str, ...] = tuple(c for c in CURATED_COLUMNS if c not in CURATED_PARTITIONS)
+JDBC_DRIVER = "org.postgresql.Driver"
+DATA_API_MAX_STATEMENTS = 40  # BatchExecuteStatement takes at most 40 SQL statements
+_MIGRATION_FILE = re.compile(r"^V(\d+)__(\w+)\.sql$")
+_REDSHIFT_ONLY = re.compile(r"/\*redshift:(.*?)\*/", re.DOTALL)
+
+MIGRATIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
+    "version VARCHAR(32) NOT NULL PRIMARY KEY, "
+    "description VARCHAR(256) NOT NULL, "
+    "applied_at TIMESTAMP NOT NULL)"
+)
+
+
+# --- SQL ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Migration:
+    """One versioned DDL file."""
+
+    version: str  # "V001"
+    number: int
+    description: str
+    sql: str
+
+    def statements(self, dialect: str) -> list[str]:
+        """The file's statements for `dialect` ("postgres" or "redshift")."""
+        return split_statements(for_dialect(self.sql, dialect))
+
+
+def load_migrations() -> list[Migration]:
+    """The DDL files of `ecomflow/sql/redshift`, in version order."""
+    folder = resources.files("ecomflow") / "sql" / "redshift"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_FILE.match(entry.name)
+        if match:
+            found.append(Migration(f"V{match.group(1)}", int(match.group(1)), match.group(2),
+                                   entry.read_text(encoding="utf-8")))
+    return sorted(found, key=lambda m: m.number)
+
+
+def for_dialect(sql: str, dialect: str) -> str:
+    """Apply the `/*redshift: ... */` blocks on Redshift; on PostgreSQL they stay comments."""
+    if dialect == "redshift":
+        return _REDSHIFT_ONLY.sub(lambda m: m.group(1).strip(), sql)
+    return sql
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a SQL script at `;` outside quotes and comments; comments are dropped."""
+    statements: list[str] = []
+    current: list[str] = []
+    i, n = 0, len(sql)
+    while i < n:
+        ch = sql[i]
+        if sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = n if end < 0 else end
+            continue
+        if sql.startswith("/*", i):
+            end = sql.find("*/", i + 2)
+            i = n if end < 0 else end + 2
+            current.append(" ")
+            continue
+        if ch in ("'", '"'):
+            end = i + 1
+            while end < n:
+                if sql[end] == ch and sql.startswith(ch * 2, end):
+                    end += 2
+                    continue
+                if sql[end] == ch:
+                    break
+                end += 1
+            current.append(sql[i:end + 1])
+            i = end + 1
+            continue
+        if ch == ";":
+            statements.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        i += 1
+    statements.append("".join(current))
+    return [re.sub(r"[ \t]+\n", "\n", s).strip() for s in statements if s.strip()]
+
+
+def quote_literal(value: str) -> str:
+    """A SQL string literal (single quotes doubled)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def merge_sql(staging_table: str, target: str = FACT_TABLE, key: str = KEY_COLUMN,
+              columns: Sequence[str] = SALES_COLUMNS) -> str:
+    """The upsert, valid on Redshift and PostgreSQL 15: update matched keys, insert the others.
+
+    Redshift's MERGE allows no alias on the target and unqualified columns in UPDATE SET.
+    """
+    updates = ",\n    ".join(f"{c} = s.{c}" for c in columns if c != key)
+    return (
+        f"MERGE INTO {target}\nUSING {staging_table} AS s\nON {target}.{key} = s.{key}\n"
+        f"WHEN MATCHED THEN UPDATE SET\n    {updates}\n"
+        f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})\n"
+        f"VALUES ({', '.join(f's.{c}' for c in columns)})"
+    )
+
+
+def migration_record_sql(migration: Migration, applied_at: datetime) -> str:
+    """The INSERT that records an applied migration (literals: the Data API batch takes no parameters)."""
+    stamp = applied_at.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    return (f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) VALUES "
+            f"({quote_literal(migration.version)}, {quote_literal(migration.description)}, "
+            f"CAST({quote_literal(stamp)} AS TIMESTAMP))")
+
+
+def s3_copy_uri(uri: str) -> str:
+    """The `s3://` form COPY accepts for a lake URI (Hadoop's s3a:// and s3n:// are the same objects)."""
+    for scheme in ("s3a://", "s3n://"):
+        if uri.startswith(scheme):
+            return "s3://" + uri[len(scheme):]
+    if not uri.startswith("s3://"):
+        raise ConfigError(f"Redshift COPY reads from S3 only, not {uri!r}: the lake must be an s3:// URI")
+    return uri
+
+
+# --- the interface -----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class UpsertResult:
+    """What one upsert did: the partitions read and the rows the MERGE touched (None if unknown)."""
+
+    partitions: tuple[str, ...]
+    merged_rows: int | None
+
+
+class RedshiftTarget(abc.ABC):
+    """Where `sales` lives: schema migrations and idempotent upserts of curated partitions."""
+
+    dialect: str = "postgres"
+
+    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+
+    @abc.abstractmethod
+    def execute(self, statements: Sequence[str], name: str) -> list[int | None]:
+        """Run `statements` in one transaction; return each statement's affected row count."""
+
+    @abc.abstractmethod
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run one SELECT and return its rows."""
+
+    @abc.abstractmethod
+    def upsert_partitions(self, spark: SparkSession, curated_uri: str,
+                          partitions: Sequence[str]) -> UpsertResult:
+        """MERGE every row of the published curated `partitions` into `sales` by `record_id`."""
+
+    def migrate(self) -> list[str]:
+        """Apply the DDL files not yet recorded in `schema_migrations`; return their versions."""
+        self.execute([MIGRATIONS_DDL], name="ecomflow-migrations-table")
+        applied = {row[0] for row in self.query(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+        done = []
+        for migration in load_migrations():
+            if migration.version in applied:
+                continue
+            self.execute([*migration.statements(self.dialect), migration_record_sql(migration, self._clock())],
+                         name=f"ecomflow-{migration.version}")
+            log.info("applied Redshift migration %s__%s", migration.version, migration.description)
+            done.append(migration.version)
+        return done
+
+
+# --- PostgreSQL (local) ------------------------------------------------------------------------
+
+def jdbc_from_dsn(dsn: str) -> tuple[str, dict[str, str]]:
+    """The Spark JDBC URL and properties (user, password, driver) of a libpq URL."""
+    parts = urlsplit(dsn)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise ConfigError(f"not a PostgreSQL URL: postgresql://user:password@host:port/database expected")
+    database = parts.path.lstrip("/") or "postgres"
+    url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}/{database}"
+    props = {"driver": JDBC_DRIVER}
+    if parts.username:
+        props["user"] = unquote(parts.username)
+    if parts.password:
+        props["password"] = unquote(parts.password)
+    return url, props
+
+
+def jdbc_safe_timestamps(df: DataFrame) -> DataFrame:
+    """Shift timestamps so the JDBC driver writes the lake's wall-clock time.
+
+    The PostgreSQL driver renders a timestamp in the JVM's default zone, while the lake's
+    timestamps are wall-clock times in the session zone (UTC); where the two differ the values
+    are moved by the difference. A no-op where the JVM runs in the session zone.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    spark = df.sparkSession
+    jvm_zone = spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()  # type: ignore[union-attr]
+    session_zone = spark.conf.get("spark.sql.session.timeZone")
+    if jvm_zone == session_zone:
+        return df
+    return df.select(*[
+        F.to_utc_timestamp(F.from_utc_timestamp(F.col(f.name), session_zone), jvm_zone).alias(f.name)
+        if isinstance(f.dataType, T.TimestampType) else F.col(f.name)
+        for f in df.schema.fields
+    ])
+
+
+class PostgresTarget(RedshiftTarget):
+    """PostgreSQL 15 playing Redshift: Spark JDBC into a staging table, then MERGE through psycopg."""
+
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(clock)
+        self.dsn = dsn
+        self.jdbc_url, self.jdbc_properties = jdbc_from_dsn(dsn)
+
+    def _connect(self):  # noqa: ANN202 - psycopg.Connection
+        import psycopg
+
+        try:
+            return psycopg.connect(self.dsn, connect_timeout=10)
+        except psycopg.OperationalError as exc:
+            raise EnvironmentMissingError(f"cannot reach PostgreSQL at {self.jdbc_url}: "
+                                          f"{str(exc).strip().splitlines()[0]}") from None
+
+    def execute(self, statements: Sequence[str], name: str) -> list[int | None]:
+        import psycopg
+
+        counts: list[int | None] = []
+        try:
+            with self._connect() as conn, conn.transaction():
+                for statement in statements:
+                    cursor = conn.execute(statement)  # type: ignore[arg-type] - our own SQL, no parameters
+                    counts.append(cursor.rowcount if cursor.rowcount >= 0 else None)
+        except psycopg.Error as exc:
+            raise PublishError(f"PostgreSQL refused {name}: {str(exc).strip()}") from exc
+        return counts
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        with self._connect() as conn:
+            return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+
+    def upsert_frame(self, df: DataFrame) -> int:
+        """MERGE the rows of `df` (curated columns) into `sales`; return the rows merged."""
+        stage = f"{FACT_TABLE}_stage_{uuid.uuid4().hex[:12]}"
+        self.execute([f"CREATE UNLOGGED TABLE {stage} (LIKE {FACT_TABLE})"], name=f"create {stage}")
+        try:
+            rows = jdbc_safe_timestamps(df.select(*SALES_COLUMNS))
+            try:
+                (rows.write.format("jdbc").option("url", self.jdbc_url).option("dbtable", stage)
+                 .options(**self.jdbc_properties).option("batchsize", "5000").mode("append").save())
+            except Exception as exc:  # py4j wraps the JVM's errors; a missing driver is the usual one
+                if "ClassNotFoundException" in str(exc) or "No suitable driver" in str(exc):
+                    raise EnvironmentMissingError(
+                        f"the PostgreSQL JDBC driver is not on Spark's classpath: start Spark with "
+                        f"spark.jars=/usr/share/java/postgresql.jar (libpostgresql-jdbc-java)") from None
+                raise
+            merged = self.execute([merge_sql(stage)], name=f"MERGE {stage} into {FACT_TABLE}")[0]
+        finally:
+            self.execute([f"DROP TABLE IF EXISTS {stage}"], name=f"drop {stage}")
+        return merged or 0
+
+    def upsert_partitions(self, spark: SparkSession, curated_uri: str,
+                          partitions: Sequence[str]) -> UpsertResult:
+        if not partitions:
+            return UpsertResult((), 0)
+        df = (spark.read.schema(CURATED_SCHEMA).option("basePath", curated_uri)
+              .parquet(*[f"{curated_uri}/{p}" for p in partitions]))
+        merged = self.upsert_frame(df)
+        log.info("PostgreSQL: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
+        return UpsertResult(tuple(partitions), merged)
+
+
+# --- Redshift Data API (AWS) -------------------------------------------------------------------
+
+class DataApiTarget(RedshiftTarget):
+    """Amazon Redshift through the Data API: COPY the curated parquet from S3 into a temp table, MERGE."""
+
+    dialect = "redshift"
+    STAGE = f"{FACT_TABLE}_stage"
+
+    def __init__(self, client: Any, database: str, iam_role: str, workgroup: str | None = None,
+                 cluster_id: str | None = None, secret_arn: str | None = None, db_user: str | None = None,
+                 poll_seconds: float = 1.0, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], datetime] | None = None) -> None:
+        super().__init__(clock)
+        if bool(workgroup) == bool(cluster_id):
+            raise ConfigError("the Redshift Data API needs exactly one of a workgroup or a cluster id")
+        self.client = client
+        self.database = database
+        self.iam_role = iam_role
+        self.workgroup = workgroup
+        self.cluster_id = cluster_id
+        self.secret_arn = secret_arn
+        self.db_user = db_user
+        self.poll_seconds = poll_seconds
+        self.timeout = timeout
+        self._sleep = sleep
+
+    def _target(self) -> dict[str, str]:
+        """The connection parameters every Data API call carries."""
+        params = {"Database": self.database}
+        if self.workgroup:
+            params["WorkgroupName"] = self.workgroup
+        else:
+            params["ClusterIdentifier"] = self.cluster_id  # type: ignore[assignment]
+        if self.secret_arn:
+            params["SecretArn"] = self.secret_arn
+        elif self.db_user:
+            params["DbUser"] = self.db_user
+        return params
+
+    def _wait(self, statement_id: str, name: str) -> dict[str, Any]:
+        waited = 0.0
+        while True:
+            described = self.client.describe_statement(Id=statement_id)
+            status = described["Status"]
+            if status == "FINISHED":
+                return described
+            if status in ("FAILED", "ABORTED"):
+                raise PublishError(f"Redshift {name} {status.lower()}: {described.get('Error', 'no error text')}")
+            if waited >= self.timeout:
+                raise PublishError(f"Redshift {name} still {status} after {self.timeout:.0f}s (id {statement_id})")
+            self._sleep(self.poll_seconds)
+            waited += self.poll_seconds
+
+    def execute(self, statements: Sequence[str], name: str) -> list[int | None]:
+        if len(statements) > DATA_API_MAX_STATEMENTS:
+            raise PublishError(f"{name}: {len(statements)} statements, the Data API takes "
+                               f"{DATA_API_MAX_STATEMENTS} a batch")
+        if len(statements) == 1:
+            started = self.client.execute_statement(Sql=statements[0], StatementName=name, **self._target())
+            described = self._wait(started["Id"], name)
+            return [described.get("ResultRows")]
+        # A batch runs as one transaction, in one session (so a TEMP table lives through it).
+        started = self.client.batch_execute_statement(Sqls=list(statements), StatementName=name, **self._target())
+        described = self._wait(started["Id"], name)
+        subs = described.get("SubStatements") or []
+        return [sub.get("ResultRows") for sub in subs] or [None] * len(statements)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        started = self.client.execute_statement(Sql=sql, StatementName="ecomflow-query", **self._target())
+        self._wait(started["Id"], "query")
+        rows: list[tuple[Any, ...]] = []
+        token = None
+        while True:
+            page = self.client.get_statement_result(Id=started["Id"], **({"NextToken": token} if token else {}))
+            rows.extend(tuple(_field_value(f) for f in record) for record in page.get("Records", []))
+            token = page.get("NextToken")
+            if not token:
+                return rows
+
+    def copy_sql(self, uri: str) -> str:
+        """COPY one curated partition folder (parquet) into the staging table."""
+        return (f"COPY {self.STAGE} FROM {quote_literal(s3_copy_uri(uri).rstrip('/') + '/')} "
+                f"IAM_ROLE {quote_literal(self.iam_role)} FORMAT AS PARQUET")
+
+    def upsert_statements(self, curated_uri: str, partitions: Sequence[str]) -> list[str]:
+        """The statements of one upsert transaction: temp staging table, COPYs, MERGE, drop."""
+        return [
+            f"CREATE TEMP TABLE {self.STAGE} (LIKE {FACT_TABLE})",
+            *[self.copy_sql(f"{curated_uri}/{p}") for p in partitions],
+            merge_sql(self.STAGE),
+            f"DROP TABLE {self.STAGE}",
+        ]
+
+    def upsert_partitions(self, spark: SparkSession | None, curated_uri: str,
+                          partitions: Sequence[str]) -> UpsertResult:
+        per_batch = DATA_API_MAX_STATEMENTS - 3
+        merged = 0
+        for start in range(0, len(partitions), per_batch):
+            chunk = partitions[start:start + per_batch]
+            counts = self.execute(self.upsert_statements(curated_uri, chunk),
+                                  name=f"ecomflow-upsert-{FACT_TABLE}")
+            merged += counts[-2] or 0
+        log.info("Redshift: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
+        return UpsertResult(tuple(partitions), merged)
+
+
+def _field_value(field: dict[str, Any]) -> Any:
+    if field.get("isNull"):
+        return None
+    for kind in ("stringValue", "longValue", "doubleValue", "booleanValue", "blobValue"):
+        if kind in field:
+            return field[kind]
+    return None
+
+
+# --- wiring ------------------------------------------------------------------------------------
+
+def redshift_target(settings: RedshiftSettings, client: Any = None) -> RedshiftTarget | None:
+    """The target `settings` asks for, or None when `mode` is "off"."""
+    if settings.mode == "off":
+        return None
+    if settings.mode == "postgres":
+        if not settings.dsn:
+            raise ConfigError("--redshift_mode postgres needs --redshift_dsn")
+        return PostgresTarget(settings.dsn)
+    if settings.mode == "data-api":
+        if client is None:
+            from ecomflow import aws
+            client = aws.client("redshift-data")
+        return DataApiTarget(client, database=settings.database, iam_role=settings.iam_role or "",
+                             workgroup=settings.workgroup, cluster_id=settings.cluster_id,
+                             secret_arn=settings.secret_arn, db_user=settings.db_user)
+    raise ConfigError(f"unknown --redshift_mode {settings.mode!r}")
+
+
+def redshift_hook(config: BatchConfig) -> Callable[[SparkSession, StagedRun], None] | None:
+    """The after-publish hook that migrates and upserts a run's curated partitions, or None when off."""
+    if not config.redshift.enabled:
+        return None
+
+    def upsert_redshift(spark: SparkSession, staged: StagedRun) -> None:
+        target = redshift_target(staged.config.redshift)
+        assert target is not None
+        target.migrate()
+        target.upsert_partitions(spark, staged.config.curated_uri, staged.curated.partitions)
+
+    return upsert_redshift
