@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export SPARK_LOCAL_IP := 127.0.0.1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup os-deps jvm-archive demo test test-glue bench clean
+.PHONY: setup os-deps jvm-archive iceberg-jars demo test test-glue bench clean
 
 $(STAMP): setup.py requirements.lock
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (AWS Glue 5.1 runs Python 3.11)"; exit 1; }
@@ -22,10 +22,16 @@ $(STAMP): setup.py requirements.lock
 jvm-archive: $(STAMP)
 	@$(BIN)/ecomflow --log-level WARNING jvm-archive || echo "warning: no JVM class archive (local Spark starts slower)"
 
+## The local Apache Iceberg runtime for Spark 3.5 (docs/iceberg-local.md): PyPI's jar plus pyspark's
+## Jackson relocated by jarjar, in ${ECOMFLOW_CACHE:-~/.cache/ecomflow}/iceberg/. Unlike the archive,
+## required: a failure stops setup (the lake needs it). Does nothing when already built.
+iceberg-jars: $(STAMP)
+	$(BIN)/python scripts/build_iceberg_jars.py
+
 os-deps:
 	bash scripts/install-os-deps.sh
 
-setup: os-deps $(STAMP) jvm-archive
+setup: os-deps $(STAMP) jvm-archive iceberg-jars
 
 ## The main command: the whole pipeline on the embedded local stack (no AWS account).
 demo: setup

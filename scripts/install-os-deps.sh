@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install the OS packages EcomFlow needs locally: Java 17 (Spark), PostgreSQL 15 (the local
-# Redshift) and its JDBC driver (/usr/share/java/postgresql.jar). Debian/Ubuntu, as root or with sudo.
+# Redshift) and its JDBC driver (/usr/share/java/postgresql.jar), and jarjar (/usr/share/java/jarjar.jar,
+# which relocates Jackson for the local Iceberg runtime: scripts/build_iceberg_jars.py). Debian/Ubuntu,
+# as root or with sudo.
 set -euo pipefail
 
 need=()
@@ -8,9 +10,10 @@ java_major() { java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | he
 if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then need+=(openjdk-17-jre-headless); fi
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+[ -f /usr/share/java/jarjar.jar ] || need+=(libjarjar-java)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "os-deps: Java 17, PostgreSQL 15 and its JDBC driver are installed"
+  echo "os-deps: Java 17, PostgreSQL 15, its JDBC driver and jarjar are installed"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
