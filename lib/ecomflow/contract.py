@@ -17,7 +17,10 @@ made `85123A\\u00a0` one line in the API and another in the job.
 
 from __future__ import annotations
 
+import json
 import re
+from decimal import Decimal
+from typing import Any, Mapping
 
 RAW_FIELDS: tuple[str, ...] = (
     "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country",
@@ -174,3 +177,53 @@ def customer_digits(value: str) -> str | None:
     """The digits of a customer id (`17850.0` -> `17850`), None when it is not one."""
     match = _CUSTOMER_ID.match(value)
     return match.group(1) if match else None
+
+
+# --- the record JSON codec: how a raw record travels on the stream ----------------------------
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def record_json(values: Mapping[str, str | None]) -> str:
+    """Compact JSON of the raw fields in header order, nulls left out (as Spark's `to_json` writes it)."""
+    kept = {name: values[name] for name in RAW_FIELDS if values.get(name) is not None}
+    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
+
+
+def raw_text(value: Any) -> str | None:
+    """A JSON value as the text a CSV field would hold: strings as they are, numbers as written.
+
+    Raises:
+        TypeError: the value is a boolean, an object or an array.
+    """
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        raise TypeError(type(value).__name__)
+    return str(value)
+
+
+def raw_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
+    """The raw fields of a decoded record as strings; unknown keys are ignored, bad types raise TypeError."""
+    return {name: raw_text(record.get(name)) for name in RAW_FIELDS}
+
+
+def decode_stream_record(data: bytes | bytearray | None) -> tuple[str | None, ...]:
+    """A stream record's raw fields and its text, as the streaming job reads every record.
+
+    The bytes are UTF-8 text (undecodable bytes become U+FFFD); the fields come from that text
+    when it is one JSON object of raw fields (read as the ingest API reads them: strings as they
+    are, numbers as written). Anything else (not JSON, half a document, an array, a nested value,
+    a number Python will not read) keeps only its text and has no fields, so it is quarantined
+    with its own raw line. Returns the RAW_FIELDS values in order, then the text; never raises.
+    """
+    text = bytes(data or b"").decode("utf-8", errors="replace")
+    try:
+        document = json.loads(text, parse_float=Decimal)
+        values = raw_fields(document) if isinstance(document, dict) else {}
+    except (ValueError, TypeError, RecursionError, ArithmeticError):  # JSONDecodeError is a ValueError, so
+        # is a 5,000-digit int; `1e99999999999999999999` is decimal.InvalidOperation, an ArithmeticError
+        values = {}
+    # A JSON escape can spell a lone surrogate (`"\ud800"`), which no UTF-8 store (nor Spark) can
+    # take: it becomes U+FFFD, which the contract refuses, so the line is quarantined, not lost.
+    return (*(_LONE_SURROGATE.sub("\ufffd", v) if v else v for v in (values.get(n) for n in RAW_FIELDS)), text)

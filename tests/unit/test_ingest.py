@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from ecomflow import contract
 from ecomflow.api import ingest
 from ecomflow.errors import InvalidRequestError
 
@@ -112,7 +113,7 @@ def test_bad_base64_is_400():
 
 def test_stream_records_are_read_as_raw_strings_numbers_as_written():
     data = b'{"InvoiceNo": "536365", "Quantity": 6, "UnitPrice": 2.550}'
-    *fields, text = ingest.decode_stream_record(data)
+    *fields, text = contract.decode_stream_record(data)
     assert dict(zip(ingest.RAW_FIELDS, fields)) == {**dict.fromkeys(ingest.RAW_FIELDS), "InvoiceNo": "536365", "Quantity": "6",
                                              "UnitPrice": "2.550"}
     assert text == data.decode()
@@ -124,7 +125,7 @@ def test_stream_records_are_read_as_raw_strings_numbers_as_written():
     b'{"Quantity": ' + b"9" * 5000 + b"}", b'{"UnitPrice": 1e99999999999999999999}', None,
 ])
 def test_stream_records_that_are_not_objects_of_raw_fields_keep_only_their_text(data):
-    *fields, text = ingest.decode_stream_record(data)
+    *fields, text = contract.decode_stream_record(data)
     assert fields == [None] * len(ingest.RAW_FIELDS)
     assert text == (data or b"").decode("utf-8", errors="replace")
 

@@ -32,7 +32,7 @@ from decimal import Decimal, InvalidOperation
 import time
 from typing import Any, Callable, Iterable, Mapping
 
-from ecomflow.contract import RAW_FIELDS, REQUIRED_FIELDS, field_problems
+from ecomflow.contract import RAW_FIELDS, REQUIRED_FIELDS, field_problems, raw_fields, record_json
 from ecomflow.errors import InvalidRequestError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
 from ecomflow.stores.kinesis import (
@@ -48,7 +48,6 @@ from ecomflow.stores.kinesis import (
 MAX_RECORDS = MAX_RECORDS_PER_CALL
 MAX_REQUEST_BYTES = MAX_BYTES_PER_CALL
 JSON_TYPES = ("application/json",)
-_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 CSV_TYPES = ("text/csv", "application/csv")
 
 
@@ -76,51 +75,6 @@ class RawRecord:
 
     def to_entry(self) -> KinesisEntry:
         return KinesisEntry(data=self.to_json().encode("utf-8"), partition_key=self.partition_key)
-
-
-def record_json(values: Mapping[str, str | None]) -> str:
-    """Compact JSON of the raw fields in header order, nulls left out (as Spark's `to_json` writes it)."""
-    kept = {name: values[name] for name in RAW_FIELDS if values.get(name) is not None}
-    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"))
-
-
-def raw_text(value: Any) -> str | None:
-    """A JSON value as the text a CSV field would hold: strings as they are, numbers as written.
-
-    Raises:
-        TypeError: the value is a boolean, an object or an array.
-    """
-    if value is None or isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-        raise TypeError(type(value).__name__)
-    return str(value)
-
-
-def raw_fields(record: Mapping[str, Any]) -> dict[str, str | None]:
-    """The raw fields of a decoded record as strings; unknown keys are ignored, bad types raise TypeError."""
-    return {name: raw_text(record.get(name)) for name in RAW_FIELDS}
-
-
-def decode_stream_record(data: bytes | bytearray | None) -> tuple[str | None, ...]:
-    """A stream record's raw fields and its text, as the streaming job reads every record.
-
-    The bytes are UTF-8 text (undecodable bytes become U+FFFD); the fields come from that text
-    when it is one JSON object of raw fields (read as the ingest API reads them: strings as they
-    are, numbers as written). Anything else (not JSON, half a document, an array, a nested value,
-    a number Python will not read) keeps only its text and has no fields, so it is quarantined
-    with its own raw line. Returns the RAW_FIELDS values in order, then the text; never raises.
-    """
-    text = bytes(data or b"").decode("utf-8", errors="replace")
-    try:
-        document = json.loads(text, parse_float=Decimal)
-        values = raw_fields(document) if isinstance(document, dict) else {}
-    except (ValueError, TypeError, RecursionError, ArithmeticError):  # JSONDecodeError is a ValueError, so
-        # is a 5,000-digit int; `1e99999999999999999999` is decimal.InvalidOperation, an ArithmeticError
-        values = {}
-    # A JSON escape can spell a lone surrogate (`"\ud800"`), which no UTF-8 store (nor Spark) can
-    # take: it becomes U+FFFD, which the contract refuses, so the line is quarantined, not lost.
-    return (*(_LONE_SURROGATE.sub("\ufffd", v) if v else v for v in (values.get(n) for n in RAW_FIELDS)), text)
 
 
 def record_errors(values: Mapping[str, str | None]) -> list[str]:

@@ -31,7 +31,7 @@ from pyspark.sql import types as T
 from ecomflow import contract
 from ecomflow.aws import ClientSettings
 from ecomflow.config import StreamConfig
-from ecomflow.api.ingest import decode_stream_record
+from ecomflow.contract import decode_stream_record
 from ecomflow.stores.dynamodb import Rejected
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA, RAW_FIELDS
 from ecomflow.stores import lake_append
@@ -89,7 +89,7 @@ def to_raw_lines(records: DataFrame) -> DataFrame:
     """Kinesis records (their bytes, `data`) as the raw lines `classify_lines` takes.
 
     Every record keeps its own text as `raw_line` (what the quarantine holds), and its raw fields
-    are read from that text exactly as the ingest API reads a record (`ingest.decode_stream_record`:
+    are read from that text exactly as the ingest API reads a record (`contract.decode_stream_record`:
     strict JSON; Spark's `from_json` would accept trailing garbage and turn `true` into a field).
     A record that is not a JSON object of raw fields has no fields and is quarantined with its
     own text, so two different bad records never collapse into one. `line_no` orders duplicates:
