@@ -37,8 +37,9 @@ setup: os-deps $(STAMP) jvm-archive iceberg-jars
 demo: setup
 	$(BIN)/ecomflow demo
 
-## The test command (CI runs exactly this).
+## The test command (CI runs exactly this): the house rules (.importlinter), then the suite.
 test: setup
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/pytest
 
 ## The same suite inside the AWS Glue 5 container, where the real GlueContext exists.

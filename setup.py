@@ -50,7 +50,12 @@ setup(
             "pandas==2.2.3",
             "pyarrow==26.0.1",
         ],
-        "dev": ["cfn-lint==1.58.0", "checkov==3.1.47", "wheel==0.45.1"],
+        "dev": ["cfn-lint==1.58.0", "checkov==3.1.47", "wheel==0.45.1", "import-linter==2.17"],
     },
-    entry_points={"console_scripts": ["ecomflow=ecomflow.cli.main:main"]},
+    entry_points={
+        "console_scripts": ["ecomflow=ecomflow.cli.main:main"],
+        # Local stand-ins the product names but never imports (ecomflow.plugins).
+        "ecomflow.spark_sessions": ["local=ecomflow.local.spark:local_session"],
+        "ecomflow.stream_sources": ["shard-poller=ecomflow.local.stream_runner:run_local_stream"],
+    },
 )

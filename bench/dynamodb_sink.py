@@ -73,7 +73,7 @@ def _session():
         for key, value in SESSION_SETTINGS.items():
             spark.conf.set(key, value)
         return spark
-    from ecomflow.runtime import local_session
+    from ecomflow.local.spark import local_session
 
     return local_session()
 

@@ -263,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     from ecomflow.local import localstack
     from ecomflow.local.localstack import create_stream_resources as create_resources
     from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
-    from ecomflow.runtime import local_session
+    from ecomflow.local.spark import local_session
     from ecomflow.devtools.stream_demo import lambda_environment
     from ecomflow.local.stream_runner import StreamRunner
 

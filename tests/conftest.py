@@ -14,7 +14,7 @@ REAL_DATA = Path(os.environ.get("ECOMFLOW_REAL_DATA", ROOT.parent / "shared" / "
 @pytest.fixture(scope="session")
 def spark():
     """The one SparkSession of the test run (local, 127.0.0.1, UTC, UI off)."""
-    from ecomflow.runtime import local_session
+    from ecomflow.local.spark import local_session
 
     session = local_session(master="local[2]", app_name="ecomflow-tests",
                             extra={"spark.sql.shuffle.partitions": "2", "spark.default.parallelism": "2"})

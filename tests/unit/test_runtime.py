@@ -56,3 +56,24 @@ def test_glue_runtime_wraps_glue_context_and_job(spark, monkeypatch):
     assert runtime.is_glue and runtime.job is not None
     runtime.commit()
     assert runtime.committed
+
+
+def test_a_stand_in_that_is_not_installed_is_named_in_the_error():
+    from ecomflow import plugins
+    from ecomflow.errors import EnvironmentMissingError
+
+    with pytest.raises(EnvironmentMissingError, match="no 'nope' in ecomflow.spark_sessions"):
+        plugins.load(plugins.SPARK_SESSIONS, "nope")
+
+
+def test_the_local_session_is_found_by_name_not_imported_by_the_runtime():
+    import ast
+    from pathlib import Path
+
+    from ecomflow import plugins, runtime
+    from ecomflow.local.spark import local_session
+
+    assert plugins.load(plugins.SPARK_SESSIONS, "local") is local_session
+    tree = ast.parse(Path(runtime.__file__).read_text(encoding="utf-8"))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name and name.startswith("ecomflow.local") for name in imported)

@@ -11,6 +11,7 @@ import logging
 import sys
 from typing import Sequence
 
+from ecomflow import plugins
 from ecomflow.spark.report import RunReport
 
 log = logging.getLogger("ecomflow")
@@ -88,15 +89,9 @@ def run_stream_entry(argv: Sequence[str], until_idle: bool = False, max_batches:
     if runtime.is_glue:
         run_glue_stream(runtime, config)
         return None
-    from ecomflow.local.localstack import create_stream_resources, use_local_stack_if_running
-    from ecomflow.local.stream_runner import StreamRunner
-
-    use_local_stack_if_running()
-    if create:
-        create_stream_resources(config.stream_name, config.invoice_table, config.customer_table)
-    results = StreamRunner(runtime.spark, config).run(max_batches=config.max_batches, until_idle=config.until_idle)
-    totals = {"batches": len(results), "lines": sum(r.lines for r in results),
-              "curated": sum(r.curated for r in results), "quarantined": sum(r.quarantined for r in results)}
+    # Outside Glue the shard poller stands in for Glue's Kinesis source (ecomflow.local.stream_runner).
+    run_local_stream = plugins.load(plugins.STREAM_SOURCES, "shard-poller")
+    totals = run_local_stream(runtime, config, create=create)
     log.info("stream job ended: %s", totals)
     return totals
 

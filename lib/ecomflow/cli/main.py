@@ -253,7 +253,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return local_main(args)
         if args.command == "jvm-archive":
             from ecomflow.local import jvm_archive
-            from ecomflow.runtime import LOCAL_SETTINGS
+            from ecomflow.local.spark import LOCAL_SETTINGS
 
             jvm_archive.build(LOCAL_SETTINGS.get("spark.jars", ""), force=args.force)
             return 0

@@ -19,7 +19,8 @@ def dump(partial: str) -> int:
     from ecomflow.config import BatchConfig, to_uri
     from ecomflow.devtools.generate import generate_file
     from ecomflow.pipelines.batch import publish_gate, run_batch
-    from ecomflow.runtime import LOCAL_SETTINGS, build_runtime
+    from ecomflow.local.spark import LOCAL_SETTINGS
+    from ecomflow.runtime import build_runtime
 
     options = f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} -Xlog:cds*=error:stderr -XX:ArchiveClassesAtExit={partial}"
     with tempfile.TemporaryDirectory(prefix="ecomflow-jvm-archive-") as scratch:

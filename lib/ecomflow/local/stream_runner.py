@@ -222,3 +222,20 @@ class StreamRunner:
                 # started, at once when that one took longer than the window.
                 self.stop.wait(max(0.0, self.config.window_seconds - (time.monotonic() - started)))
         return results
+
+
+def run_local_stream(runtime: Any, config: StreamConfig, create: bool = False) -> dict[str, int]:
+    """The streaming job outside Glue: this poller in place of Glue's Kinesis source, until idle or `max_batches`.
+
+    Registered as `shard-poller` in `ecomflow.stream_sources` (the job entry finds it by name). Uses
+    the local stack when one runs and no endpoint is set; `create` makes the stream and the tables.
+    Returns the totals of the micro-batches it ran.
+    """
+    from ecomflow.local.localstack import create_stream_resources, use_local_stack_if_running
+
+    use_local_stack_if_running()
+    if create:
+        create_stream_resources(config.stream_name, config.invoice_table, config.customer_table)
+    results = StreamRunner(runtime.spark, config).run(max_batches=config.max_batches, until_idle=config.until_idle)
+    return {"batches": len(results), "lines": sum(r.lines for r in results),
+            "curated": sum(r.curated for r in results), "quarantined": sum(r.quarantined for r in results)}
