@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Sequence
 
+from ecomflow import contract
 from ecomflow.errors import ConfigError
 
 DEFAULT_ENCODING = "ISO-8859-1"
@@ -124,15 +125,15 @@ class LakeLayout:
 
     @property
     def curated_uri(self) -> str:
-        return f"{self.lake_uri}/curated/sales"
+        return contract.zone_uri(self.lake_uri, contract.CURATED_ZONE)
 
     @property
     def quarantine_uri(self) -> str:
-        return f"{self.lake_uri}/quarantine/sales"
+        return contract.zone_uri(self.lake_uri, contract.QUARANTINE_ZONE)
 
     @property
     def runs_uri(self) -> str:
-        return f"{self.lake_uri}/_runs"
+        return contract.zone_uri(self.lake_uri, contract.RUNS_ZONE)
 
 
 @dataclass(frozen=True)
@@ -373,6 +374,7 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
 # --- streaming job ---------------------------------------------------------------------------
 
 DEFAULT_WINDOW_SECONDS = 10
+DEFAULT_STREAM_NAME = "ecomflow-records"  # the local stack's stream; on AWS the stack names it
 DEFAULT_INVOICE_TABLE = "Invoice"
 DEFAULT_CUSTOMER_TABLE = "Customer"
 DEFAULT_MAX_RECORDS_PER_SHARD = 1000  # GetRecords `Limit` of the local poller (AWS allows up to 10,000)

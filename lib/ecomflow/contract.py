@@ -96,6 +96,22 @@ REASONS: tuple[str, ...] = (
 REJECTED_BY_DYNAMODB, REJECTED_BY_REDSHIFT = "rejected_by_dynamodb", "rejected_by_redshift"
 SINK_REASONS: tuple[str, ...] = (REJECTED_BY_DYNAMODB, REJECTED_BY_REDSHIFT)
 
+# What a curated line is, in the order the classification checks (`spark.transforms.classify_lines`).
+LINE_TYPES: tuple[str, ...] = ("cancellation", "adjustment", "stock_adjustment", "service", "sale")
+
+# The lake: its two tables (their names in the Glue Data Catalog, Athena and Redshift) and the zones
+# below a lake's root where they and the jobs' staging live.
+CURATED_TABLE = "sales"
+QUARANTINE_TABLE = "sales_quarantine"
+CURATED_ZONE = "curated/sales"
+QUARANTINE_ZONE = "quarantine/sales"
+RUNS_ZONE = "_runs"  # staged batch runs (kept when the gate fails) and the streaming job's staging
+
+
+def zone_uri(lake_uri: str, zone: str) -> str:
+    """Where `zone` (CURATED_ZONE, QUARANTINE_ZONE, RUNS_ZONE) lives in the lake at `lake_uri`."""
+    return f"{lake_uri}/{zone}"
+
 _FORBIDDEN = re.compile(FORBIDDEN_CHARACTERS)
 _INVOICE_NO = re.compile(INVOICE_NO)
 _STOCK_CODE = re.compile(STOCK_CODE)

@@ -21,7 +21,7 @@ from pyspark.sql import functions as F
 from ecomflow import aws
 from ecomflow.cli.main import EXIT_GATE_FAILED
 from ecomflow.cli.main import main as cli_main
-from ecomflow.pipelines import batch
+from ecomflow.app import batch_job
 from ecomflow.stores.lake import HadoopFs
 
 pytestmark = pytest.mark.integration
@@ -124,7 +124,7 @@ def runs(local_stack, spark, tmp_path_factory):
     good_messages = everything.drain(expected=1)
     before = lake_snapshot(lake)
 
-    real_publish_gate = batch.publish_gate
+    real_publish_gate = batch_job.publish_gate
     gates: list[CorruptingGate] = []
 
     def corrupting_publish_gate(config):  # noqa: ANN001, ANN202
@@ -132,7 +132,7 @@ def runs(local_stack, spark, tmp_path_factory):
         return gates[-1]
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(batch, "publish_gate", corrupting_publish_gate)
+        patch.setattr(batch_job, "publish_gate", corrupting_publish_gate)
         bad_exit = cli(write_csv(folder / "second.csv", SECOND), folder / "second.json")
     return SimpleNamespace(
         lake=lake, good_exit=good_exit, good_messages=good_messages, before=before, after=lake_snapshot(lake),

@@ -8,7 +8,8 @@ import duckdb
 import pytest
 
 from ecomflow.config import parse_batch_config
-from ecomflow.pipelines.batch import publish_gate, run_batch
+from ecomflow.app.batch_job import publish_gate
+from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
 
 pytestmark = [pytest.mark.integration, pytest.mark.realdata]

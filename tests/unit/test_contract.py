@@ -99,3 +99,14 @@ def test_stock_codes_can_never_hold_the_sort_key_separator():
     assert not contract.is_stock_code(f"85123{SORT_KEY_SEPARATOR}X")
     # the longest key fits DynamoDB's 1,024 bytes a sort key with room to spare
     assert contract.MAX_BYTES["StockCode"] + 1 + 64 < 1024
+
+
+def test_the_lake_zones_are_spelled_once():
+    from ecomflow.config import BatchConfig
+    from ecomflow.stores import catalog
+
+    layout = BatchConfig(input_uri="s3://bucket/incoming", lake_uri="s3://bucket/lake")
+    tables = {spec.name: spec.location for spec in catalog.lake_tables(layout.lake_uri)}
+    assert tables == {contract.CURATED_TABLE: layout.curated_uri, contract.QUARANTINE_TABLE: layout.quarantine_uri}
+    assert (layout.curated_uri, layout.quarantine_uri, layout.runs_uri) == (
+        "s3://bucket/lake/curated/sales", "s3://bucket/lake/quarantine/sales", "s3://bucket/lake/_runs")

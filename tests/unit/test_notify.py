@@ -110,7 +110,7 @@ def test_batch_config_rejects_bad_topic_or_switch(args):
 
 
 def test_publish_hooks_run_the_stores_first_and_the_notification_last():
-    from ecomflow.pipelines.batch import publish_hooks
+    from ecomflow.app.batch_job import publish_hooks
 
     plain = parse_batch_config(["b", "--input", "in.csv", "--lake", "lake"])
     full = parse_batch_config(["b", "--input", "in.csv", "--lake", "lake", "--catalog_database", "ecomflow",

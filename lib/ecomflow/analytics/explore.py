@@ -28,15 +28,16 @@ import duckdb
 import pandas as pd
 
 from ecomflow.local.athena_local import DEFAULT_DATABASE, LocalAthena, load_query, to_duckdb
+from ecomflow.local.home import state_root
+from ecomflow import contract
 from ecomflow.errors import InputError
 from ecomflow.stores import catalog
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 # The lake `make demo` writes (and its run report beside it); ECOMFLOW_DEMO_LAKE moves the default.
-DEMO_LAKE = Path(os.environ.get("ECOMFLOW_DEMO_LAKE") or REPO_ROOT / ".state" / "demo" / "lake")
+DEMO_LAKE = Path(os.environ.get("ECOMFLOW_DEMO_LAKE") or state_root() / "demo" / "lake")
 DEMO_REPORT_NAME = "report.json"
 
 ACCOUNTING_ROWS = ("rows_read", "rows_curated", "rows_quarantined", "duplicates_dropped", "unaccounted")
@@ -88,8 +89,8 @@ def _lake_uri(lake: str | os.PathLike[str] | None) -> str:
     if "://" in text and not text.startswith("file://"):
         return text
     path = Path(text[len("file://"):] if text.startswith("file://") else text).expanduser().resolve()
-    if not (path / "curated" / "sales").is_dir():
-        raise InputError(f"no lake at {path} (no curated/sales folder): run `make demo`, or "
+    if not (path / contract.CURATED_ZONE).is_dir():
+        raise InputError(f"no lake at {path} (no {contract.CURATED_ZONE} folder): run `make demo`, or "
                          f"`ecomflow batch --input FILE --lake {path}`, or pass the lake's location")
     return str(path)
 
@@ -133,17 +134,17 @@ def open_catalog(database: str = DEFAULT_DATABASE, glue: Any = None) -> Lake:
                 localstack.apply_environment(endpoints)
         glue = aws.client("glue")
     athena = LocalAthena.from_catalog(glue, database)
-    if catalog.CURATED_TABLE not in athena.tables:
-        raise InputError(f"the Glue database {database!r} has no {catalog.CURATED_TABLE!r} table")
+    if contract.CURATED_TABLE not in athena.tables:
+        raise InputError(f"the Glue database {database!r} has no {contract.CURATED_TABLE!r} table")
     return _with_short_views(Lake(athena.connection, f"glue:{database}", database), athena.tables)
 
 
 def _with_short_views(lake: Lake, tables: list[str]) -> Lake:
     schema = f'"{lake.database}"'
-    lake.connection.execute(f"CREATE OR REPLACE VIEW sales AS SELECT * FROM {schema}.{catalog.CURATED_TABLE}")
-    if catalog.QUARANTINE_TABLE in tables:
+    lake.connection.execute(f"CREATE OR REPLACE VIEW sales AS SELECT * FROM {schema}.{contract.CURATED_TABLE}")
+    if contract.QUARANTINE_TABLE in tables:
         lake.connection.execute(
-            f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM {schema}.{catalog.QUARANTINE_TABLE}")
+            f"CREATE OR REPLACE VIEW quarantine AS SELECT * FROM {schema}.{contract.QUARANTINE_TABLE}")
     else:
         lake.connection.execute(_EMPTY_QUARANTINE)
     return lake

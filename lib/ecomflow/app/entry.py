@@ -39,7 +39,8 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
     """
     from ecomflow.config import parse_batch_config
     from ecomflow.errors import QualityGateError
-    from ecomflow.pipelines.batch import new_run_id, run_batch_job
+    from ecomflow.app.batch_job import run_batch_job
+    from ecomflow.pipelines.batch import new_run_id
     from ecomflow.app.preflight import check_batch_paths
 
     config = parse_batch_config(argv)

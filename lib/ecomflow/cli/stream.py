@@ -14,6 +14,8 @@ import logging
 import os
 from typing import Sequence
 
+from ecomflow import config
+
 log = logging.getLogger("ecomflow")
 
 
@@ -31,9 +33,10 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
 
     api = commands.add_parser("api", help="serve the ingest and query Lambdas over HTTP on 127.0.0.1")
     api.add_argument("--port", type=int, default=8080)
-    api.add_argument("--stream-name", default=os.environ.get("ECOMFLOW_STREAM_NAME", "ecomflow-records"))
-    api.add_argument("--invoice-table", default=os.environ.get("ECOMFLOW_INVOICE_TABLE", "Invoice"))
-    api.add_argument("--customer-table", default=os.environ.get("ECOMFLOW_CUSTOMER_TABLE", "Customer"))
+    api.add_argument("--stream-name", default=os.environ.get(config.ENV_STREAM_NAME, config.DEFAULT_STREAM_NAME))
+    api.add_argument("--invoice-table", default=os.environ.get(config.ENV_INVOICE_TABLE, config.DEFAULT_INVOICE_TABLE))
+    api.add_argument("--customer-table",
+                     default=os.environ.get(config.ENV_CUSTOMER_TABLE, config.DEFAULT_CUSTOMER_TABLE))
     api.add_argument("--create-resources", action="store_true",
                      help="create the Kinesis stream and DynamoDB tables if missing")
 

@@ -107,7 +107,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     from ecomflow.local import localstack
     from ecomflow.local.athena_local import LocalAthena, named_queries
     from ecomflow.config import RedshiftSettings, parse_batch_config
-    from ecomflow.pipelines.batch import run_batch_job
+    from ecomflow.app.batch_job import run_batch_job
     from ecomflow.local.spark import local_session
     from ecomflow.devtools.stream_demo import run_stream_demo
 

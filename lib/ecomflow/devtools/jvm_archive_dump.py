@@ -18,7 +18,8 @@ def dump(partial: str) -> int:
     """The child: run a small batch job with the archive recorded at exit, and wait for the JVM."""
     from ecomflow.config import BatchConfig, to_uri
     from ecomflow.devtools.generate import generate_file
-    from ecomflow.pipelines.batch import publish_gate, run_batch
+    from ecomflow.app.batch_job import publish_gate
+    from ecomflow.pipelines.batch import run_batch
     from ecomflow.local.spark import LOCAL_SETTINGS
     from ecomflow.runtime import build_runtime
 

@@ -20,6 +20,9 @@ from typing import Any, Iterator
 from pyspark.sql import SparkSession
 
 from ecomflow.config import (
+    DEFAULT_CUSTOMER_TABLE,
+    DEFAULT_INVOICE_TABLE,
+    DEFAULT_STREAM_NAME,
     ENV_CUSTOMER_TABLE,
     ENV_INVOICE_TABLE,
     ENV_STREAM_NAME,
@@ -56,8 +59,8 @@ def http_get(url: str) -> tuple[int, Any]:
 
 
 def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, checkpoint_dir: str | Path, *,
-                    rows: int = 500, stream_name: str = "ecomflow-records", invoice_table: str = "Invoice",
-                    customer_table: str = "Customer", redshift: RedshiftSettings | None = None,
+                    rows: int = 500, stream_name: str = DEFAULT_STREAM_NAME,
+                    invoice_table: str = DEFAULT_INVOICE_TABLE, customer_table: str = DEFAULT_CUSTOMER_TABLE, redshift: RedshiftSettings | None = None,
                     encoding: str = "ISO-8859-1", rate: float = 5000.0, progress: bool = True) -> dict[str, Any]:
     """Stream the first `rows` rows of `input_path` through API -> Kinesis -> process_batch -> stores.
 

@@ -23,10 +23,11 @@ from types import ModuleType
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
+from ecomflow.local.home import project_root
+
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-LAMBDAS = REPO_ROOT / "lambdas"
+LAMBDAS = project_root() / "lambdas"
 HOST = "127.0.0.1"
 ROUTES = (("/records", "ingest"), ("/invoices/", "query"), ("/customers/", "query"))
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit: larger requests never reach a Lambda

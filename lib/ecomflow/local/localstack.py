@@ -36,10 +36,10 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping, MutableMapping
 
 from ecomflow.errors import EnvironmentMissingError, LocalStackError, PortInUseError
+from ecomflow.local.home import state_root
 
 log = logging.getLogger(__name__)
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
 HOST = "127.0.0.1"
 DEFAULT_MOTO_PORT = 5055
 DEFAULT_PG_PORT = 5439  # Redshift's port
@@ -97,7 +97,7 @@ class StackSettings:
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {
-            "state_dir": Path(env.get("ECOMFLOW_STATE_DIR") or REPO_ROOT / ".state" / "local"),
+            "state_dir": Path(env.get("ECOMFLOW_STATE_DIR") or state_root() / "local"),
             "moto_port": _env_int(env, "ECOMFLOW_MOTO_PORT", DEFAULT_MOTO_PORT),
             "pg_port": _env_int(env, "ECOMFLOW_PG_PORT", DEFAULT_PG_PORT),
             "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or DEFAULT_REGION,

@@ -34,30 +34,6 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
-def publish_gate(config: BatchConfig) -> QualityGate | None:
-    """The quality gate the batch job runs before publishing (None with `--quality_gate off`)."""
-    if not config.quality_gate:
-        log.warning("quality gate is off (--quality_gate off): staged data is published unaudited")
-        return None
-    from ecomflow.spark.quality import QualityGate as GreatExpectationsGate
-
-    return GreatExpectationsGate()
-
-
-def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
-    """The after-publish sinks of the batch job, in the order they run.
-
-    Stores first (Glue Catalog partitions, Redshift upsert), the "storage updated" SNS message last,
-    so that subscribers hear about data they can already query.
-    """
-    from ecomflow.stores.catalog import catalog_hook
-    from ecomflow.stores.notify import StorageUpdated
-    from ecomflow.stores.redshift import redshift_hook
-
-    stores = tuple(hook for hook in (catalog_hook(config), redshift_hook(config)) if hook is not None)
-    return (*stores, StorageUpdated(config.topic_arn, config.job_name))
-
-
 def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) -> DataFrame:
     """Extract and transform: the run's deduplicated, classified lines.
 
@@ -131,31 +107,3 @@ def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = 
     runtime.commit()
     lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
     return staged.report
-
-
-def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
-    """The batch job as Glue runs it: build the runtime, gate, publish, run the stores' hooks.
-
-    The report is written to `config.report_path` when set (the audited one when the gate failed).
-    Every failure sends the "job failed" SNS message (when a topic is configured) and is re-raised.
-
-    Raises:
-        QualityGateError: the gate stopped the run; nothing was published.
-    """
-    from ecomflow.runtime import build_runtime
-    from ecomflow.stores.notify import notify_job_failed
-
-    run_id = run_id or new_run_id()
-    gate = publish_gate(config)
-    try:
-        report = run_batch(build_runtime(config.job_name), config, gate=gate,
-                           after_publish=publish_hooks(config), run_id=run_id)
-    except Exception as exc:  # every failure is announced, then raised as it was
-        audited = getattr(gate, "last_report", None)
-        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
-        if config.report_path and audited is not None:
-            audited.write(config.report_path)
-        raise
-    if config.report_path:
-        report.write(config.report_path)
-    return report

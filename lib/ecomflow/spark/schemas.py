@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pyspark.sql import types as T
 
-from ecomflow.contract import RAW_FIELDS, RAW_HEADER, REASONS
+from ecomflow.contract import LINE_TYPES, RAW_FIELDS, RAW_HEADER, REASONS
 
 __all__ = ["RAW_FIELDS", "RAW_HEADER", "REASONS", "CURATED_SCHEMA", "QUARANTINE_SCHEMA", "LINE_TYPES"]
 
@@ -40,5 +40,3 @@ QUARANTINE_SCHEMA = T.StructType([
 ])
 QUARANTINE_COLUMNS: tuple[str, ...] = tuple(QUARANTINE_SCHEMA.fieldNames())
 QUARANTINE_PARTITIONS: tuple[str, ...] = ("reason",)
-
-LINE_TYPES: tuple[str, ...] = ("cancellation", "adjustment", "stock_adjustment", "service", "sale")

@@ -17,7 +17,7 @@ from urllib.parse import unquote
 
 from pyspark.sql import types as T
 
-from ecomflow import aws
+from ecomflow import aws, contract
 from ecomflow.errors import PublishError
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 
@@ -29,8 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CURATED_TABLE = "sales"
-QUARANTINE_TABLE = "sales_quarantine"
 PARTITION_BATCH_LIMIT = 100  # BatchCreatePartition and BatchUpdatePartition take at most 100 entries
 
 PARQUET_INPUT_FORMAT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -88,9 +86,9 @@ def glue_type(data_type: T.DataType) -> str:
 def lake_tables(lake_uri: str) -> tuple[TableSpec, ...]:
     """The lake's tables: curated `sales` (by year/month) and `sales_quarantine` (by reason)."""
     return (
-        TableSpec(CURATED_TABLE, f"{lake_uri}/curated/sales", CURATED_SCHEMA, CURATED_PARTITIONS,
+        TableSpec(contract.CURATED_TABLE, contract.zone_uri(lake_uri, contract.CURATED_ZONE), CURATED_SCHEMA, CURATED_PARTITIONS,
                   "Curated Online Retail lines, one row per distinct line; money is decimal"),
-        TableSpec(QUARANTINE_TABLE, f"{lake_uri}/quarantine/sales", QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
+        TableSpec(contract.QUARANTINE_TABLE, contract.zone_uri(lake_uri, contract.QUARANTINE_ZONE), QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
                   "Raw lines that cannot be valid sales lines, with their reason code"),
     )
 

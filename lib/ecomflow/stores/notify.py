@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ecomflow import aws
+from ecomflow import aws, contract
 from ecomflow.errors import PublishError, QualityGateError
 from ecomflow.spark.report import RunReport
 
@@ -63,10 +63,10 @@ def storage_updated_message(report: RunReport, job_name: str) -> dict[str, Any]:
         "rows_quarantined": report.rows_quarantined,
         "duplicates_dropped": report.duplicates_dropped,
         "revenue_curated": report.revenue_curated,
-        "curated_table": f"{report.lake}/curated/sales",
+        "curated_table": contract.zone_uri(report.lake, contract.CURATED_ZONE),
         "curated_partitions_count": len(report.partitions_written),
         "curated_partitions": _listed(list(report.partitions_written)),
-        "quarantine_table": f"{report.lake}/quarantine/sales",
+        "quarantine_table": contract.zone_uri(report.lake, contract.QUARANTINE_ZONE),
         "quarantine_partitions_count": len(report.quarantine_partitions_written),
         "quarantine_partitions": _listed(list(report.quarantine_partitions_written)),
         "quality": report.quality,

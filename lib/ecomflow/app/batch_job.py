@@ -1,0 +1,66 @@
+"""The batch job as Glue runs it: the gate and the after-publish stores chosen from the config, around the pipeline.
+
+`pipelines.batch.run_batch` is the pipeline with its gate and sinks passed in; this module decides
+which ones a configured job gets (great-expectations unless `--quality_gate off`, the Glue Catalog,
+Redshift, the SNS messages) and what happens on failure.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ecomflow.config import BatchConfig
+from ecomflow.pipelines.batch import new_run_id, run_batch
+from ecomflow.pipelines.staged import AfterPublish, QualityGate
+from ecomflow.runtime import build_runtime
+from ecomflow.spark.report import RunReport
+from ecomflow.stores.catalog import catalog_hook
+from ecomflow.stores.notify import StorageUpdated, notify_job_failed
+from ecomflow.stores.redshift import redshift_hook
+
+log = logging.getLogger(__name__)
+
+
+def publish_gate(config: BatchConfig) -> QualityGate | None:
+    """The quality gate the batch job runs before publishing (None with `--quality_gate off`)."""
+    if not config.quality_gate:
+        log.warning("quality gate is off (--quality_gate off): staged data is published unaudited")
+        return None
+    from ecomflow.spark.quality import QualityGate as GreatExpectationsGate
+
+    return GreatExpectationsGate()
+
+
+def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
+    """The after-publish sinks of the batch job, in the order they run.
+
+    Stores first (Glue Catalog partitions, Redshift upsert), the "storage updated" SNS message last,
+    so that subscribers hear about data they can already query.
+    """
+    stores = tuple(hook for hook in (catalog_hook(config), redshift_hook(config)) if hook is not None)
+    return (*stores, StorageUpdated(config.topic_arn, config.job_name))
+
+
+def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
+    """The batch job as Glue runs it: build the runtime, gate, publish, run the stores' hooks.
+
+    The report is written to `config.report_path` when set (the audited one when the gate failed).
+    Every failure sends the "job failed" SNS message (when a topic is configured) and is re-raised.
+
+    Raises:
+        QualityGateError: the gate stopped the run; nothing was published.
+    """
+    run_id = run_id or new_run_id()
+    gate = publish_gate(config)
+    try:
+        report = run_batch(build_runtime(config.job_name), config, gate=gate,
+                           after_publish=publish_hooks(config), run_id=run_id)
+    except Exception as exc:  # every failure is announced, then raised as it was
+        audited = getattr(gate, "last_report", None)
+        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
+        if config.report_path and audited is not None:
+            audited.write(config.report_path)
+        raise
+    if config.report_path:
+        report.write(config.report_path)
+    return report
