@@ -50,7 +50,8 @@ setup(
             "pandas==2.2.3",
             "pyarrow==26.0.1",
         ],
-        "dev": ["cfn-lint==1.58.0", "checkov==3.1.47", "wheel==0.45.1", "import-linter==2.17"],
+        "dev": ["cfn-lint==1.58.0", "checkov==3.1.47", "wheel==0.45.1", "import-linter==2.17",
+                "ruff==0.17.6", "mypy==2.4.1"],
     },
     entry_points={
         "console_scripts": ["ecomflow=ecomflow.cli.main:main"],

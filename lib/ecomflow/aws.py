@@ -87,7 +87,7 @@ def resource(service: str, region: str | None = None, *, config: Config | None =
 # --- clients on Spark executors ----------------------------------------------------------------
 
 _CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
-_executor_clients: dict[tuple, Any] = {}
+_executor_clients: dict[ClientSettings, Any] = {}
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, cast
 
 import duckdb
 import pandas as pd
@@ -35,6 +35,7 @@ from ecomflow.stores import catalog
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.container import BarContainer
 
 # The lake `make demo` writes (and its run report beside it); ECOMFLOW_DEMO_LAKE moves the default.
 DEMO_LAKE = Path(os.environ.get("ECOMFLOW_DEMO_LAKE") or state_root() / "demo" / "lake")
@@ -372,7 +373,7 @@ def plot_row_accounting(accounting: pd.DataFrame, ax: Axes | None = None, title:
         _, ax = plt.subplots(figsize=(9, 1.0 + 0.45 * len(shown) * len(shown.columns)))
     shown.astype("float64").plot.barh(ax=ax, title=title)
     for bars, column in zip(ax.containers, shown.columns):
-        ax.bar_label(bars, labels=["" if pd.isna(v) else f" {int(v):,}" for v in shown[column]], fontsize=8)
+        ax.bar_label(cast("BarContainer", bars), labels=["" if pd.isna(v) else f" {int(v):,}" for v in shown[column]], fontsize=8)
     ax.invert_yaxis()
     ax.margins(x=0.2)
     return ax

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -64,11 +65,17 @@ def batch_arguments(input_path: Path, topic_arn: str, dsn: str) -> list[str]:
             "--redshift_mode", "postgres", "--redshift_dsn", dsn, "--topic_arn", topic_arn]
 
 
+def _one_row(row: tuple[Any, ...] | None) -> tuple[Any, ...]:
+    """The one row an aggregate without GROUP BY returns."""
+    assert row is not None, "an aggregate query returned no row"
+    return row
+
+
 def lake_tally() -> Tally:
     from ecomflow.analytics.explore import open_lake
 
-    rows, revenue = open_lake(DEMO_LAKE).connection.execute(
-        "select count(*), coalesce(sum(revenue), 0) from sales").fetchone()
+    rows, revenue = _one_row(open_lake(DEMO_LAKE).connection.execute(
+        "select count(*), coalesce(sum(revenue), 0) from sales").fetchone())
     return Tally("lake (S3 curated parquet)", int(rows), Decimal(revenue))
 
 
@@ -76,7 +83,7 @@ def redshift_tally(dsn: str) -> Tally:
     import psycopg
 
     with psycopg.connect(dsn) as connection:
-        rows, revenue = connection.execute("select count(*), coalesce(sum(revenue), 0) from sales").fetchone()
+        rows, revenue = _one_row(connection.execute("select count(*), coalesce(sum(revenue), 0) from sales").fetchone())
     return Tally("Redshift sales (PostgreSQL)", int(rows), Decimal(revenue))
 
 

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import tempfile
+from typing import Any
 
 from ecomflow.local.jvm_archive import DUMP_TIMEOUT_S, SAMPLE_ROWS
 
@@ -30,7 +31,7 @@ def dump(partial: str) -> int:
         runtime = build_runtime("jvm-archive", extra={"spark.driver.extraJavaOptions": options})
         config = BatchConfig(input_uri=to_uri(sample), lake_uri=to_uri(os.path.join(scratch, "lake")))
         run_batch(runtime, config, gate=publish_gate(config))
-        jvm = runtime.spark.sparkContext._gateway.proc  # the driver JVM (pyspark's java_gateway)
+        jvm: Any = runtime.spark.sparkContext._gateway.proc  # type: ignore[union-attr]  # the driver JVM
         runtime.spark.stop()
         jvm.stdin.close()  # the gateway server exits when its stdin closes; the archive is dumped then
         return jvm.wait(timeout=DUMP_TIMEOUT_S)

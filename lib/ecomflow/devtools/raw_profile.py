@@ -138,6 +138,7 @@ def profile_file(path: str, service_codes: tuple[str, ...] = DEFAULT_SERVICE_COD
             counts["pound_sign"] += 1
         countries[country] += 1
         when = _parse_date(date)
+        assert when is not None  # a line without a valid date was counted as malformed above
         first_date = when if first_date is None or when < first_date else first_date
         last_date = when if last_date is None or when > last_date else last_date
         hours[when.hour] += 1

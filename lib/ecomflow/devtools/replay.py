@@ -34,7 +34,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator
+from typing import IO, Any, Callable, Iterator, cast
 
 from ecomflow.config import normalise_encoding
 from ecomflow.contract import CSV_FIELD_AFTER_SEPARATOR, CSV_LINE, CSV_QUOTED_FIELD, python_regex
@@ -109,7 +109,7 @@ class ReplayStats:
 def _open_bytes(path: Path) -> IO[bytes]:
     """The file's bytes, decompressed by its name as Hadoop's codecs do (`.gz`, `.bz2`)."""
     if path.name.endswith(".gz"):
-        return gzip.open(path, "rb")
+        return cast(IO[bytes], gzip.open(path, "rb"))
     if path.name.endswith(".bz2"):
         return bz2.open(path, "rb")
     if path.name.endswith((".deflate", ".lz4", ".snappy", ".zst")):

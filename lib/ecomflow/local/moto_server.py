@@ -37,7 +37,7 @@ def _last_sequence_number(shard: Any) -> int:
 def _patch_kinesis() -> None:
     from moto.kinesis.models import Shard
 
-    Shard.get_max_sequence_number = _last_sequence_number
+    Shard.get_max_sequence_number = _last_sequence_number  # type: ignore[method-assign,assignment]
 
 
 def _patch_dynamodb() -> None:
@@ -67,8 +67,8 @@ def _patch_dynamodb() -> None:
         finally:
             _query_scope.key = None
 
-    Table.all_items = partition_items
-    Table.query = query_partition
+    Table.all_items = partition_items  # type: ignore[method-assign]
+    Table.query = query_partition  # type: ignore[method-assign]
 
 
 def patch() -> None:

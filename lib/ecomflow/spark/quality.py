@@ -35,7 +35,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Final, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -63,7 +63,7 @@ YEAR_RANGE = (2000, 2100)
 MONTH_RANGE = (1, 12)
 # The one line type allowed a negative unit price (the quarantine rule `negative_price` mirrors it).
 NEGATIVE_PRICE_LINE_TYPE = "adjustment"
-RESULT_FORMAT = "BOOLEAN_ONLY"
+RESULT_FORMAT: Final = "BOOLEAN_ONLY"
 # Not cached: each of GE's few Spark jobs reads only the parquet columns it needs, which measured
 # twice as fast on the real file as caching all columns first (GE's default).
 PERSIST = False
@@ -116,7 +116,7 @@ def curated_suite(min_rows: int = 0) -> gx.ExpectationSuite:
     from great_expectations.expectations.row_conditions import Column
 
     E = gx.expectations
-    common = {"result_format": RESULT_FORMAT}
+    common: dict[str, Any] = {"result_format": RESULT_FORMAT}
     suite = gx.ExpectationSuite(name=SUITE_NAME)
     suite.add_expectation(E.ExpectTableColumnsToMatchOrderedList(
         column_list=list(CURATED_SCHEMA.fieldNames()), **common))
@@ -155,6 +155,7 @@ def keys_problems(df: DataFrame, key: str = "record_id") -> list[str]:
     column = F.col(key)
     counts = df.agg(F.count(column).alias("ids"),
                     F.countDistinct(F.when(column.isNotNull(), F.xxhash64(column))).alias("hashes")).first()
+    assert counts is not None  # an aggregate without GROUP BY has one row
     if counts["ids"] == counts["hashes"]:
         return []
     distinct = df.where(column.isNotNull()).select(key).distinct().count()
@@ -386,7 +387,9 @@ def validate_curated(df: DataFrame, min_rows: int = 0, report: RunReport | None 
     failed = []
     for outcome in result.results:
         if not outcome.success:
-            name = names.get(outcome.expectation_config.id) or outcome.expectation_config.type
+            config = outcome.expectation_config
+            assert config is not None  # a suite's results name their expectation
+            name = names.get(config.id) or config.type
             error = _exception_message(outcome.exception_info)
             # A name per line: the error message of the gate is one line.
             failed.append(" ".join(f"{name}: {error}".split()) if error else name)
@@ -478,6 +481,7 @@ class QualityGate:
         log.info("quality gate passed: %d checks in %.1fs", result.evaluated, result.seconds)
 
     def _fail(self, result: QualityResult) -> None:
+        assert self.last_report is not None  # set by check_input or __call__ before any check runs
         self.last_report.quality = result.to_report()
         log.info("quality gate FAILED: %d checks, %d failed in %.1fs", result.evaluated, len(result.failed),
                  result.seconds)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from py4j.protocol import Py4JJavaError
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -91,7 +92,7 @@ def read_file_heads(spark: SparkSession, files: list[str], size: int = HEAD_BYTE
 
     Driver-side reads of a few KiB, no Spark job; a few files at a time, since on S3 each is a round trip.
     """
-    jvm = spark.sparkContext._jvm
+    jvm: Any = spark.sparkContext._jvm  # py4j: untyped
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     codecs = jvm.org.apache.hadoop.io.compress.CompressionCodecFactory(conf)
 

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, Mapping
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
@@ -86,7 +87,7 @@ def run_metrics() -> list[Column]:
     ]
 
 
-def fill_report(report: RunReport, metrics: dict[str, object]) -> RunReport:
+def fill_report(report: RunReport, metrics: Mapping[str, Any]) -> RunReport:
     """Set the counts of `report` from the observed `run_metrics`."""
     report.rows_read = int(metrics["rows_read"])
     report.rows_curated = int(metrics["rows_curated"])

@@ -276,7 +276,8 @@ def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iter
     One writer per invoice is assumed (the streaming sink partitions a batch by invoice number,
     and micro-batches run one after the other), so the Query and the summary's write cannot race.
     """
-    keyed, unkeyable = [], []
+    keyed: list[Mapping[str, Any]] = []
+    unkeyable: list[Mapping[str, Any]] = []
     for line in lines:
         (keyed if contract.is_invoice_no(line["invoice_no"]) and contract.is_stock_code(line["stock_code"])
          else unkeyable).append(line)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
@@ -55,9 +55,9 @@ class AppendResult:
 
 def _list_files(spark: SparkSession, uri: str) -> list[str]:
     """Names of the data files directly in `uri` (hidden and `_` files skipped)."""
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
-    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())  # type: ignore[union-attr]
+    jvm: Any = spark.sparkContext._jvm  # py4j: untyped
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    fs = path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration())
     if not fs.exists(path):
         return []
     names = [s.getPath().getName() for s in fs.listStatus(path) if s.isFile()]
