@@ -57,5 +57,6 @@ setup(
         # Local stand-ins the product names but never imports (ecomflow.plugins).
         "ecomflow.spark_sessions": ["local=ecomflow.local.spark:local_session"],
         "ecomflow.stream_sources": ["shard-poller=ecomflow.local.stream_runner:run_local_stream"],
+        "ecomflow.redshift_targets": ["postgres=ecomflow.local.postgres_target:PostgresTarget"],
     },
 )
