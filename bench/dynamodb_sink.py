@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     from ecomflow import aws
     from ecomflow.config import StreamConfig
     from ecomflow.local.localstack import stack_environment, temporary_stack
-    from ecomflow.pipelines import stream
+    from ecomflow.pipelines import stream, stream_sinks
     from ecomflow.stores import dynamodb
 
     lines = _lines(args.input, args.lines * (args.batches + 1))
@@ -101,11 +101,11 @@ def main(argv: list[str] | None = None) -> int:
         client = aws.client("dynamodb")
         dynamodb.ensure_tables(client, config.invoice_table, config.customer_table)
         try:
-            sink = stream.DynamoDbSink(client)  # before: the driver's client
+            sink = stream_sinks.DynamoDbSink(client)  # before: the driver's client
             if not hasattr(sink, "client"):
                 raise TypeError
         except TypeError:
-            sink = stream.DynamoDbSink()  # now: settings shipped to the executors
+            sink = stream_sinks.DynamoDbSink()  # now: settings shipped to the executors
         sink_seconds: list[float] = []
 
         def timed(batch):

@@ -9,7 +9,7 @@ import psycopg
 import pytest
 
 from ecomflow.spark.schemas import CURATED_SCHEMA
-from ecomflow.stores.redshift import PostgresTarget
+from ecomflow.local.postgres_target import PostgresTarget
 
 pytestmark = pytest.mark.integration
 

@@ -13,14 +13,15 @@ import pytest
 from ecomflow import aws
 from ecomflow.local.api_local import start_api
 from ecomflow.config import StreamConfig, parse_batch_config, to_uri
-from ecomflow.pipelines import stream
+from ecomflow.app import stream_job
+from ecomflow.pipelines import stream, stream_sinks
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.devtools.replay import replay_file
 from ecomflow.runtime import Runtime
 from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
 from ecomflow.stores import dynamodb, kinesis
-from ecomflow.stores.redshift import PostgresTarget
 from ecomflow.devtools.stream_demo import http_get, lambda_environment
+from ecomflow.local.postgres_target import PostgresTarget
 from ecomflow.local.stream_runner import CheckpointStore, StreamRunner
 
 pytestmark = pytest.mark.integration
@@ -64,7 +65,7 @@ class Setup:
         self.source = write_csv(tmp / "lines.csv")
 
     def sinks(self, *extra):
-        return (*stream.default_sinks(self.config, redshift_target=self.target), *extra)
+        return (*stream_job.default_sinks(self.config, redshift_target=self.target), *extra)
 
     def replay(self) -> dict:
         with lambda_environment(self.config.stream_name, self.config.invoice_table, self.config.customer_table):
@@ -143,7 +144,7 @@ def test_a_crash_after_some_sinks_before_the_checkpoint_loses_and_doubles_nothin
     def killed(batch: stream.StreamBatch) -> None:
         raise KeyboardInterrupt("runner killed after the lake and DynamoDB were written")
 
-    lake_and_dynamodb = stream.default_sinks(setup.config)  # no Redshift: it never got there
+    lake_and_dynamodb = stream_job.default_sinks(setup.config)  # no Redshift: it never got there
     with pytest.raises(KeyboardInterrupt):
         setup.runner(spark, sinks=(*lake_and_dynamodb, killed)).run(until_idle=True)
     assert setup.curated(spark).count() == DISTINCT_VALID  # the lake was written...
@@ -233,7 +234,7 @@ def test_a_huge_invoice_keeps_a_small_customer_summary(spark, setup):
     kinesis.put_records(setup.kinesis, setup.config.stream_name, entries)
     config = setup.config
     runner = StreamRunner(spark, replace(config, max_records_per_shard=500), kinesis=setup.kinesis,
-                          sinks=stream.default_sinks(config))
+                          sinks=stream_job.default_sinks(config))
     results = runner.run(until_idle=True)
 
     assert len(results) == lines // 500 and sum(r.curated for r in results) == lines
@@ -252,7 +253,7 @@ def test_replay_and_stream_curate_what_batch_curates_from_a_file_with_malformed_
     replayed = setup.replay()
     assert replayed["read"] == replayed["accepted"] + replayed["rejected"] == generated.rows
     assert replayed["rejected_by_reason"]["malformed_csv"] == generated.malformed["unbalanced_quote"]
-    setup.runner(spark, sinks=(stream.save_lake,)).run(until_idle=True)
+    setup.runner(spark, sinks=(stream_sinks.save_lake,)).run(until_idle=True)
 
     batch_lake = tmp_path / "batch-lake"
     report = run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",

@@ -141,6 +141,27 @@ def test_more_partitions_than_a_batch_takes_are_split_into_transactions(data_api
     assert sizes == [40, 6]  # 37 COPYs + create, MERGE, drop; then the remaining 3
 
 
+def test_the_data_api_reads_the_lake_so_a_stream_batch_copies_its_touched_partitions(data_api):
+    client, stub = data_api
+    stub.add_response("batch_execute_statement", {"Id": "s"}, {
+        "WorkgroupName": "ecomflow-wg", "Database": "analytics", "StatementName": "ecomflow-upsert-sales",
+        "Sqls": ["CREATE TEMP TABLE sales_stage (LIKE sales)",
+                 f"COPY sales_stage FROM 's3://b/curated/sales/year=2010/month=12/' IAM_ROLE '{ROLE}' "
+                 "FORMAT AS PARQUET",
+                 redshift.merge_sql("sales_stage"), "DROP TABLE sales_stage"]})
+    stub.add_response("describe_statement", {"Id": "s", "Status": "FINISHED", "SubStatements": [
+        {"Id": "s:1"}, {"Id": "s:2", "ResultRows": 4}, {"Id": "s:3", "ResultRows": 4}, {"Id": "s:4"}]})
+
+    class Untouchable:  # the batch's rows: the Data API path must not read them
+        def __getattr__(self, name):
+            raise AssertionError(f"the batch's rows were read ({name})")
+
+    rs = target(client)
+    result = rs.upsert_batch(None, Untouchable(), "s3a://b/curated/sales", ("year=2010/month=12",))
+    assert rs.reads_lake is True and redshift.DataApiTarget.reads_lake is True
+    assert result == redshift.UpsertResult(("year=2010/month=12",), 4)
+
+
 def test_migrate_applies_only_versions_not_recorded(data_api):
     client, stub = data_api
     stub.add_response("execute_statement", {"Id": "m0"}, {
@@ -166,12 +187,6 @@ def test_migrate_applies_only_versions_not_recorded(data_api):
 def test_copy_needs_an_s3_lake():
     with pytest.raises(ConfigError, match="s3://"):
         redshift.s3_copy_uri("file:///tmp/lake/curated/sales")
-
-
-def test_jdbc_url_and_properties_from_a_dsn():
-    url, props = redshift.jdbc_from_dsn("postgresql://ecomflow:p%40ss@127.0.0.1:5439/ecomflow")
-    assert url == "jdbc:postgresql://127.0.0.1:5439/ecomflow"
-    assert props == {"driver": "org.postgresql.Driver", "user": "ecomflow", "password": "p@ss"}
 
 
 def test_redshift_arguments_parse_into_settings():

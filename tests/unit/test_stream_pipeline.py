@@ -9,7 +9,7 @@ from pyspark.sql import functions as F
 
 from ecomflow.config import CleaningRules, StreamConfig
 from ecomflow.api.ingest import RawRecord
-from ecomflow.pipelines import stream
+from ecomflow.pipelines import stream, stream_sinks
 from ecomflow.spark.transforms import to_curated
 from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
 from ecomflow.spark.transforms import classify_lines, parse_raw_lines
@@ -71,7 +71,7 @@ HOSTILE_RECORDS = [b"not json at all", b'{"InvoiceNo":"536365","StockCode":"8512
 def test_records_that_are_not_json_are_each_quarantined_with_their_own_text(spark, config):
     # What any producer may write to the stream, beside a good record: nothing collapses or vanishes.
     batch = spark.createDataFrame([(r,) for r in [*HOSTILE_RECORDS, record_bytes(LINES[0])]], "data binary")
-    result = stream.process_batch(batch, 0, config, sinks=[stream.save_lake])
+    result = stream.process_batch(batch, 0, config, sinks=[stream_sinks.save_lake])
 
     assert (result.lines, result.curated, result.quarantined, result.duplicates_dropped) == (8, 1, 7, 0)
     quarantined = read(spark, config, "quarantine").collect()
@@ -92,7 +92,7 @@ def test_the_local_poller_and_the_glue_source_read_records_alike(spark, config):
 
 
 def test_process_batch_writes_curated_and_quarantine(spark, config):
-    result = stream.process_batch(records(spark, LINES + LINES[:1]), 0, config, sinks=[stream.save_lake])
+    result = stream.process_batch(records(spark, LINES + LINES[:1]), 0, config, sinks=[stream_sinks.save_lake])
     assert (result.lines, result.curated, result.quarantined, result.duplicates_dropped) == (5, 3, 1, 1)
     assert read(spark, config, "curated").count() == 3
     assert [r["reason"] for r in read(spark, config, "quarantine").collect()] == ["zero_quantity"]
@@ -100,17 +100,17 @@ def test_process_batch_writes_curated_and_quarantine(spark, config):
 
 
 def test_replaying_a_batch_changes_nothing(spark, config):
-    stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake])
+    stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake])
     before = (lake_files(config), sorted(read(spark, config, "curated").select("record_id", "ingested_at").collect()))
-    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake])
+    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake])
     after = (lake_files(config), sorted(read(spark, config, "curated").select("record_id", "ingested_at").collect()))
     assert after == before
     assert result.written == {"lake_curated": 0, "lake_quarantined": 0}
 
 
 def test_a_replay_with_more_records_adds_only_the_new_ones(spark, config):
-    stream.process_batch(records(spark, LINES[:2]), 0, config, sinks=[stream.save_lake])
-    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake])
+    stream.process_batch(records(spark, LINES[:2]), 0, config, sinks=[stream_sinks.save_lake])
+    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake])
     assert result.written == {"lake_curated": 1, "lake_quarantined": 1}
     curated = read(spark, config, "curated")
     assert curated.count() == curated.select("record_id").distinct().count() == 3
@@ -120,7 +120,7 @@ def test_sinks_see_the_curated_lines_and_a_failing_sink_propagates(spark, config
     seen: list[list[str]] = []
 
     def capture(batch: stream.StreamBatch) -> None:
-        seen.append(sorted(r["invoice_no"] for r in stream.dynamodb_rows(batch.curated).collect()))
+        seen.append(sorted(r["invoice_no"] for r in stream_sinks.dynamodb_rows(batch.curated).collect()))
 
     def crash(batch: stream.StreamBatch) -> None:
         raise RuntimeError("killed")
@@ -132,48 +132,8 @@ def test_sinks_see_the_curated_lines_and_a_failing_sink_propagates(spark, config
 
 def test_dynamodb_rows_keep_wall_clock_time(spark, config):
     lines = stream.stream_lines(records(spark, LINES[:1]), config, __import__("datetime").datetime.now())
-    (row,) = stream.dynamodb_rows(to_curated(lines)).collect()
+    (row,) = stream_sinks.dynamodb_rows(to_curated(lines)).collect()
     assert row["invoice_ts"] == "2010-12-01T08:26:00"
-
-
-def test_glue_options_name_the_documented_arguments(config):
-    assert stream.for_each_batch_options(config) == {"windowSize": "10 seconds", "checkpointLocation": config.checkpoint_uri}
-    options = stream.kinesis_source_options(config, "eu-west-1", "https://kinesis.eu-west-1.amazonaws.com")
-    assert options == {"kinesis.streamName": "records", "kinesis.region": "eu-west-1",
-                       "kinesis.endpointUrl": "https://kinesis.eu-west-1.amazonaws.com",
-                       "kinesis.startingPosition": "TRIM_HORIZON", "kinesis.maxFetchRecordsPerShard": "1000",
-                       "kinesis.consumerType": "GetRecords"}
-
-
-def test_the_kinesis_endpoint_is_the_sdks_for_the_jobs_region(config, monkeypatch):
-    # No endpoint spelled by hand: what boto3 resolves (other partitions, endpoint overrides) is used.
-    captured = {}
-
-    class Reader:
-        def format(self, name):
-            captured["format"] = name
-            return self
-
-        def option(self, key, value):
-            captured[key] = value
-            return self
-
-        def load(self):
-            return self
-
-        def select(self, *columns):
-            captured["columns"] = columns
-            return self
-
-    class Spark:
-        readStream = Reader()
-
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    monkeypatch.setenv("AWS_REGION", "cn-north-1")
-    stream.read_kinesis(Spark(), config)
-    assert captured["format"] == "aws-kinesis" and captured["columns"] == ("data",)
-    assert captured["kinesis.region"] == "cn-north-1"
-    assert captured["kinesis.endpointUrl"] == "https://kinesis.cn-north-1.amazonaws.com.cn"
 
 
 def test_lanes_run_side_by_side_and_keep_their_order(spark, config):
@@ -189,7 +149,7 @@ def test_lanes_run_side_by_side_and_keep_their_order(spark, config):
         sink.__name__ = name
         return sink
 
-    lanes = stream.Concurrently([lane_sink("a1"), lane_sink("a2")], [lane_sink("b1"), lane_sink("b2")])
+    lanes = stream_sinks.Concurrently([lane_sink("a1"), lane_sink("a2")], [lane_sink("b1"), lane_sink("b2")])
     result = stream.process_batch(records(spark, LINES), 3, config, sinks=[lanes])
 
     assert order.index("a1") < order.index("a2") and order.index("b1") < order.index("b2")
@@ -208,26 +168,8 @@ def test_a_failing_lane_lets_the_other_finish_then_raises(spark, config):
 
     with pytest.raises(RuntimeError, match="store down"):
         stream.process_batch(records(spark, LINES), 4, config,
-                             sinks=[stream.Concurrently([crash, slow_but_fine], [slow_but_fine])])
+                             sinks=[stream_sinks.Concurrently([crash, slow_but_fine], [slow_but_fine])])
     assert finished == ["fine"]  # the failing lane stopped at its failure, the other lane ran to its end
-
-
-class DataApiLikeTarget:  # COPYs the lake's touched partitions: must follow the lake
-    def upsert_partitions(self, spark, curated_uri, partitions): ...
-
-
-class PostgresLikeTarget(DataApiLikeTarget):  # MERGEs the batch's own rows: needs nothing of the lake
-    def upsert_frame(self, df): ...
-
-
-@pytest.mark.parametrize("target, lanes", [
-    (DataApiLikeTarget(), [["DynamoDbSink"], ["save_lake", "RedshiftSink"]]),
-    (PostgresLikeTarget(), [["DynamoDbSink"], ["save_lake"], ["RedshiftSink"]]),
-])
-def test_default_sinks_run_side_by_side_and_redshift_after_the_lake_only_when_it_copies_it(config, target, lanes):
-    (concurrently,) = stream.default_sinks(config, redshift_target=target)
-    names = [[getattr(sink, "__name__", type(sink).__name__) for sink in lane] for lane in concurrently.lanes]
-    assert names == lanes
 
 
 def test_a_batch_is_counted_per_partition_it_touches(spark, config):
@@ -245,11 +187,11 @@ def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, co
         (first,) = batch.curated.orderBy("record_id").select("record_id").limit(1).collect()
         batch.rejected.append(Rejected(config.invoice_table, ("536365", "x"), first["record_id"], "Item too large"))
 
-    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake, refusing_store])
+    result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, refusing_store])
 
     assert result.written["dead_lettered"] == 1 and result.curated == 3
     dead = read(spark, config, "quarantine").where("reason = 'rejected_by_dynamodb'").collect()
     assert len(dead) == 1 and '"invoice_no":"536365"' in dead[0]["raw_line"]  # the whole line is kept
-    again = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream.save_lake, refusing_store])
+    again = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, refusing_store])
     assert again.written["dead_lettered"] == 1
     assert read(spark, config, "quarantine").where("reason = 'rejected_by_dynamodb'").count() == 1  # idempotent

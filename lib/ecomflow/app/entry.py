@@ -78,7 +78,7 @@ def run_stream_entry(argv: Sequence[str], until_idle: bool = False, max_batches:
     from dataclasses import replace
 
     from ecomflow.config import parse_stream_config
-    from ecomflow.pipelines.stream import run_glue_stream
+    from ecomflow.app.stream_job import run_glue_stream
     from ecomflow.app.preflight import check_stream_paths
     from ecomflow.runtime import build_runtime
 

@@ -27,9 +27,11 @@ from typing import Any, Sequence
 
 from pyspark.sql import DataFrame, SparkSession
 
+from ecomflow.app.stream_job import default_sinks
 from ecomflow.config import StreamConfig
 from ecomflow.errors import ConfigError
-from ecomflow.pipelines.stream import KINESIS_RECORD_SCHEMA, BatchResult, Sink, default_sinks, process_batch
+from ecomflow.pipelines.stream import KINESIS_RECORD_SCHEMA, BatchResult, process_batch
+from ecomflow.pipelines.stream_sinks import Sink
 
 log = logging.getLogger(__name__)
 

@@ -2,10 +2,14 @@
 
 One interface, `RedshiftTarget`, two implementations chosen by `--redshift_mode`:
 
-- `PostgresTarget` (local, PostgreSQL 15 as Redshift): Spark writes the rows over JDBC into a
-  staging table, psycopg runs the MERGE and drops the staging table.
-- `DataApiTarget` (AWS): one Redshift Data API transaction creates a temporary staging table,
+- `DataApiTarget` (AWS, here): one Redshift Data API transaction creates a temporary staging table,
   COPYs the touched curated partitions from S3 parquet into it, MERGEs and drops it.
+- `PostgresTarget` (local, PostgreSQL 15 as Redshift): Spark writes the rows over JDBC into a
+  staging table, psycopg runs the MERGE and drops the staging table. A stand-in, so it lives in
+  `ecomflow.local.postgres_target` and is found by name (`plugins.REDSHIFT_TARGETS`, `postgres`).
+
+The streaming sink calls `upsert_batch` on either; `reads_lake` says whether that reads the lake's
+partitions (the Data API COPYs them, so its sink must follow the lake sink) or only the batch's rows.
 
 The DDL lives in versioned files `sql/redshift/V<NNN>__<name>.sql`; `migrate()` applies the ones
 not yet recorded in `schema_migrations`, each in one transaction together with its record. The
@@ -19,15 +23,14 @@ import abc
 import logging
 import re
 import time
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Callable, Sequence
-from urllib.parse import unquote, urlsplit
 
-from ecomflow.errors import ConfigError, EnvironmentMissingError, PublishError
-from ecomflow.spark.schemas import CURATED_COLUMNS, CURATED_PARTITIONS, CURATED_SCHEMA
+from ecomflow import plugins
+from ecomflow.errors import ConfigError, PublishError
+from ecomflow.spark.schemas import CURATED_COLUMNS, CURATED_PARTITIONS
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
@@ -42,7 +45,6 @@ KEY_COLUMN = "record_id"
 MIGRATIONS_TABLE = "schema_migrations"
 # The fact table's columns, in the order of the columns inside the curated parquet files.
 SALES_COLUMNS: tuple[str, ...] = tuple(c for c in CURATED_COLUMNS if c not in CURATED_PARTITIONS)
-JDBC_DRIVER = "org.postgresql.Driver"
 DATA_API_MAX_STATEMENTS = 40  # BatchExecuteStatement takes at most 40 SQL statements
 _MIGRATION_FILE = re.compile(r"^V(\d+)__(\w+)\.sql$")
 _REDSHIFT_ONLY = re.compile(r"/\*redshift:(.*?)\*/", re.DOTALL)
@@ -180,6 +182,9 @@ class RedshiftTarget(abc.ABC):
     """Where `sales` lives: schema migrations and idempotent upserts of curated partitions."""
 
     dialect: str = "postgres"
+    # Whether `upsert_batch` reads the lake's curated partitions (then the lake must hold the batch
+    # first) or only the batch's own rows. True is the safe answer for a target that does not say.
+    reads_lake: bool = True
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
         self._clock = clock or (lambda: datetime.now(timezone.utc))
@@ -197,6 +202,18 @@ class RedshiftTarget(abc.ABC):
                           partitions: Sequence[str]) -> UpsertResult:
         """MERGE every row of the published curated `partitions` into `sales` by `record_id`."""
 
+    @abc.abstractmethod
+    def upsert_batch(self, spark: SparkSession, curated: DataFrame, curated_uri: str,
+                     partitions: Sequence[str]) -> UpsertResult:
+        """MERGE one micro-batch's curated rows into `sales` by `record_id`.
+
+        Args:
+            spark: the session.
+            curated: the batch's curated rows (a target that `reads_lake` may leave them unread).
+            curated_uri: the lake's curated table.
+            partitions: the curated partitions the batch touched.
+        """
+
     def migrate(self) -> list[str]:
         """Apply the DDL files not yet recorded in `schema_migrations`; return their versions."""
         self.execute([MIGRATIONS_DDL], name="ecomflow-migrations-table")
@@ -212,118 +229,13 @@ class RedshiftTarget(abc.ABC):
         return done
 
 
-# --- PostgreSQL (local) ------------------------------------------------------------------------
-
-def jdbc_from_dsn(dsn: str) -> tuple[str, dict[str, str]]:
-    """The Spark JDBC URL and properties (user, password, driver) of a libpq URL."""
-    parts = urlsplit(dsn)
-    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
-        raise ConfigError(f"not a PostgreSQL URL: postgresql://user:password@host:port/database expected")
-    database = parts.path.lstrip("/") or "postgres"
-    url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}/{database}"
-    props = {"driver": JDBC_DRIVER}
-    if parts.username:
-        props["user"] = unquote(parts.username)
-    if parts.password:
-        props["password"] = unquote(parts.password)
-    return url, props
-
-
-def jdbc_safe_timestamps(df: DataFrame) -> DataFrame:
-    """Shift timestamps so the JDBC driver writes the lake's wall-clock time.
-
-    The PostgreSQL driver renders a timestamp in the JVM's default zone, while the lake's
-    timestamps are wall-clock times in the session zone (UTC); where the two differ the values
-    are moved by the difference. A no-op where the JVM runs in the session zone.
-    """
-    from pyspark.sql import functions as F
-    from pyspark.sql import types as T
-
-    spark = df.sparkSession
-    jvm_zone = spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()  # type: ignore[union-attr]
-    session_zone = spark.conf.get("spark.sql.session.timeZone")
-    if jvm_zone == session_zone:
-        return df
-    return df.select(*[
-        F.to_utc_timestamp(F.from_utc_timestamp(F.col(f.name), session_zone), jvm_zone).alias(f.name)
-        if isinstance(f.dataType, T.TimestampType) else F.col(f.name)
-        for f in df.schema.fields
-    ])
-
-
-class PostgresTarget(RedshiftTarget):
-    """PostgreSQL 15 playing Redshift: Spark JDBC into a staging table, then MERGE through psycopg."""
-
-    dialect = "postgres"
-
-    def __init__(self, dsn: str, clock: Callable[[], datetime] | None = None) -> None:
-        super().__init__(clock)
-        self.dsn = dsn
-        self.jdbc_url, self.jdbc_properties = jdbc_from_dsn(dsn)
-
-    def _connect(self):  # noqa: ANN202 - psycopg.Connection
-        import psycopg
-
-        try:
-            return psycopg.connect(self.dsn, connect_timeout=10)
-        except psycopg.OperationalError as exc:
-            raise EnvironmentMissingError(f"cannot reach PostgreSQL at {self.jdbc_url}: "
-                                          f"{str(exc).strip().splitlines()[0]}") from None
-
-    def execute(self, statements: Sequence[str], name: str) -> list[int | None]:
-        import psycopg
-
-        counts: list[int | None] = []
-        try:
-            with self._connect() as conn, conn.transaction():
-                for statement in statements:
-                    cursor = conn.execute(statement)  # type: ignore[arg-type] - our own SQL, no parameters
-                    counts.append(cursor.rowcount if cursor.rowcount >= 0 else None)
-        except psycopg.Error as exc:
-            raise PublishError(f"PostgreSQL refused {name}: {str(exc).strip()}") from exc
-        return counts
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
-        with self._connect() as conn:
-            return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
-
-    def upsert_frame(self, df: DataFrame) -> int:
-        """MERGE the rows of `df` (curated columns) into `sales`; return the rows merged."""
-        stage = f"{FACT_TABLE}_stage_{uuid.uuid4().hex[:12]}"
-        self.execute([f"CREATE UNLOGGED TABLE {stage} (LIKE {FACT_TABLE})"], name=f"create {stage}")
-        try:
-            rows = jdbc_safe_timestamps(df.select(*SALES_COLUMNS))
-            try:
-                (rows.write.format("jdbc").option("url", self.jdbc_url).option("dbtable", stage)
-                 .options(**self.jdbc_properties).option("batchsize", "5000").mode("append").save())
-            except Exception as exc:  # py4j wraps the JVM's errors; a missing driver is the usual one
-                if "ClassNotFoundException" in str(exc) or "No suitable driver" in str(exc):
-                    raise EnvironmentMissingError(
-                        f"the PostgreSQL JDBC driver is not on Spark's classpath: start Spark with "
-                        f"spark.jars=/usr/share/java/postgresql.jar (libpostgresql-jdbc-java)") from None
-                raise
-            merged = self.execute([merge_sql(stage)], name=f"MERGE {stage} into {FACT_TABLE}")[0]
-        finally:
-            self.execute([f"DROP TABLE IF EXISTS {stage}"], name=f"drop {stage}")
-        return merged or 0
-
-    def upsert_partitions(self, spark: SparkSession, curated_uri: str,
-                          partitions: Sequence[str]) -> UpsertResult:
-        if not partitions:
-            return UpsertResult((), 0)
-        df = (spark.read.schema(CURATED_SCHEMA).option("basePath", curated_uri)
-              .parquet(*[f"{curated_uri}/{p}" for p in partitions]))
-        merged = self.upsert_frame(df)
-        log.info("PostgreSQL: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
-        return UpsertResult(tuple(partitions), merged)
-
-
 # --- Redshift Data API (AWS) -------------------------------------------------------------------
 
 class DataApiTarget(RedshiftTarget):
     """Amazon Redshift through the Data API: COPY the curated parquet from S3 into a temp table, MERGE."""
 
     dialect = "redshift"
+    reads_lake = True  # upsert_batch COPYs the touched partitions from the lake
     STAGE = f"{FACT_TABLE}_stage"
 
     def __init__(self, client: Any, database: str, iam_role: str, workgroup: str | None = None,
@@ -423,6 +335,11 @@ class DataApiTarget(RedshiftTarget):
         log.info("Redshift: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
         return UpsertResult(tuple(partitions), merged)
 
+    def upsert_batch(self, spark: SparkSession | None, curated: DataFrame | None, curated_uri: str,
+                     partitions: Sequence[str]) -> UpsertResult:
+        """COPY the batch's touched partitions from the lake (the lake sink ran first) and MERGE them."""
+        return self.upsert_partitions(spark, curated_uri, partitions)
+
 
 def _field_value(field: dict[str, Any]) -> Any:
     if field.get("isNull"):
@@ -442,7 +359,8 @@ def redshift_target(settings: RedshiftSettings, client: Any = None) -> RedshiftT
     if settings.mode == "postgres":
         if not settings.dsn:
             raise ConfigError("--redshift_mode postgres needs --redshift_dsn")
-        return PostgresTarget(settings.dsn)
+        postgres_target = plugins.load(plugins.REDSHIFT_TARGETS, "postgres")  # ecomflow.local.postgres_target
+        return postgres_target(settings.dsn)
     if settings.mode == "data-api":
         if client is None:
             from ecomflow import aws

@@ -1,0 +1,186 @@
+"""The streaming job's sinks: what one micro-batch (`pipelines.stream.StreamBatch`) is written to.
+
+Each sink is a callable taking the batch, idempotent, so a batch replayed after a crash leaves
+every store as if it had run once: `save_lake` (curated + quarantine, idempotent append),
+`DynamoDbSink` (Invoice lines, Customer summaries, idempotent puts), `RedshiftSink` (MERGE by
+record_id through any `RedshiftTarget`), `save_dead_letters` (what a store refused, into the
+quarantine). `Concurrently` runs lanes of sinks side by side. Which sinks a job runs is the
+wiring's choice (`ecomflow.app.stream_job.default_sinks`, or the caller's).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from ecomflow import contract
+from ecomflow.aws import ClientSettings
+from ecomflow.config import StreamConfig
+from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+from ecomflow.stores import lake_append
+from ecomflow.stores.lake import partition_path
+
+if TYPE_CHECKING:
+    from ecomflow.pipelines.stream import StreamBatch
+    from ecomflow.stores.redshift import RedshiftTarget
+
+log = logging.getLogger(__name__)
+
+Sink = Callable[["StreamBatch"], None]
+
+
+def run_sinks(sinks: Sequence[Sink], batch: StreamBatch) -> None:
+    """Run `sinks` one after the other on `batch`, timing each (`batch.seconds`); the first error stops them."""
+    for sink in sinks:
+        started = time.monotonic()
+        sink(batch)
+        batch.seconds[getattr(sink, "__name__", type(sink).__name__)] = round(time.monotonic() - started, 2)
+
+
+class Concurrently:
+    """A sink made of independent lanes that run at the same time, each running its sinks in order.
+
+    The stores of a micro-batch do not depend on each other (only Redshift's Data API path COPYs the
+    lake's partitions, so it runs after the lake in the lake's lane), and most of a sink's time is spent
+    waiting on its store: side by side, a batch takes as long as its slowest lane, not the sum.
+    Spark runs jobs submitted from several threads concurrently.
+
+    Every lane runs to its end even when another fails; then the first failure (in lane order) is
+    raised, so the batch is not committed and is replayed whole, which the idempotent sinks allow.
+    """
+
+    def __init__(self, *lanes: Sequence[Sink]) -> None:
+        self.lanes = tuple(tuple(lane) for lane in lanes if lane)
+
+    def __call__(self, batch: StreamBatch) -> None:
+        with ThreadPoolExecutor(max_workers=max(1, len(self.lanes)), thread_name_prefix="sink-lane") as pool:
+            futures = [pool.submit(run_sinks, lane, batch) for lane in self.lanes]
+        errors = [future.exception() for future in futures if future.exception() is not None]
+        if errors:
+            raise errors[0]
+
+
+def save_lake(batch: StreamBatch) -> None:
+    """Append the batch's new curated and quarantined rows to the lake (idempotent).
+
+    A table the batch has no rows for is not touched at all (no Spark job).
+    """
+    spark = batch.lines.sparkSession
+    curated = lake_append.append_new_rows(spark, batch.curated, batch.config.curated_uri,
+                                          f"{batch.staging_uri}/curated", "record_id", CURATED_PARTITIONS,
+                                          CURATED_SCHEMA, touched=batch.curated_touched)
+    quarantine = lake_append.append_new_rows(spark, batch.quarantine, batch.config.quarantine_uri,
+                                             f"{batch.staging_uri}/quarantine", "quarantine_id",
+                                             QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA,
+                                             touched=batch.quarantine_touched)
+    batch.written.update(lake_curated=curated.rows, lake_quarantined=quarantine.rows)
+
+
+def save_dead_letters(batch: StreamBatch) -> None:
+    """Keep the lines a store refused in the quarantine (reason `rejected_by_<store>`), and raise the alarm.
+
+    A store's refusal of one line never fails the micro-batch (the rest is written and the
+    checkpoint moves); the refused line is kept whole, as the JSON of its curated values, so it can
+    be mended and replayed. The lake and the other stores keep the line: the dead-letter row names
+    the store that lacks it. An ERROR log line and the SNS topic (`--topic_arn`) say so.
+    """
+    from ecomflow.stores.notify import publish_event
+
+    by_reason: dict[str, set[str]] = {}
+    for rejected in batch.rejected:
+        if rejected.record_id:
+            by_reason.setdefault(dead_letter_reason(rejected.table, batch.config), set()).add(rejected.record_id)
+    business = [c for c in CURATED_SCHEMA.fieldNames() if c not in ("source", "ingested_at", "year", "month")]
+    frames = [
+        batch.curated.where(F.col("record_id").isin(sorted(ids))).select(
+            F.sha2(F.concat_ws(":", F.lit(reason), F.col("record_id")), 256).alias("quarantine_id"),
+            F.to_json(F.struct(*business)).alias("raw_line"), F.lit(reason).alias("reason"), "source", "ingested_at")
+        for reason, ids in sorted(by_reason.items())
+    ]
+    written = 0
+    for frame, reason in zip(frames, sorted(by_reason)):
+        written += lake_append.append_new_rows(
+            batch.lines.sparkSession, frame, batch.config.quarantine_uri, f"{batch.staging_uri}/dead-letters",
+            "quarantine_id", QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA,
+            touched=(partition_path({"reason": reason}, QUARANTINE_PARTITIONS),)).rows
+    batch.written.update(dead_lettered=len(batch.rejected))
+    examples = [f"{r.table} {r.key}: {r.message}" for r in batch.rejected[:5]]
+    log.error("batch %d: %d items refused by the stores, kept in the quarantine (%d new rows): %s",
+              batch.batch_id, len(batch.rejected), written, "; ".join(examples))
+    publish_event(batch.config.topic_arn, f"{batch.config.job_name}: lines refused by a store", {
+        "event": "lines_dead_lettered", "job_name": batch.config.job_name, "run_id": f"batch-{batch.batch_id}",
+        "refused": len(batch.rejected), "reasons": sorted(by_reason), "examples": examples})
+
+
+def dead_letter_reason(table: str, config: StreamConfig) -> str:
+    """The quarantine reason of a line a store refused: `rejected_by_dynamodb`, `rejected_by_redshift`."""
+    dynamodb_tables = (config.invoice_table, config.customer_table)
+    return contract.REJECTED_BY_DYNAMODB if table in dynamodb_tables else contract.REJECTED_BY_REDSHIFT
+
+
+def dynamodb_rows(curated: DataFrame) -> DataFrame:
+    """The curated columns DynamoDB items are built from; the timestamp as wall-clock text.
+
+    Formatting in Spark keeps the session time zone (UTC) in charge: Python's conversion of a
+    collected timestamp would use the driver's local zone.
+    """
+    return curated.select(
+        "record_id", "invoice_no", "stock_code", "description", "quantity", "unit_price", "revenue",
+        F.date_format("invoice_ts", "yyyy-MM-dd'T'HH:mm:ss").alias("invoice_ts"),
+        "customer_id", "country", "line_type",
+    )
+
+
+class DynamoDbSink:
+    """Writes each batch's curated lines to `Invoice` and counts them into the touched `Customer` summaries.
+
+    The executors write, not the driver: the lines are partitioned by invoice number (so one task
+    owns each invoice's summaries) and every task writes its partition with a client of its own
+    (`dynamodb.save_partition`: 25-item chunks, `UnprocessedItems` retried, idempotent keys), so
+    throughput grows with the workers and no batch is collected onto the driver. `workers`
+    BatchWriteItem calls are in flight per task.
+    """
+
+    def __init__(self, settings: ClientSettings | None = None, workers: int = 2) -> None:
+        self.settings = settings
+        self.workers = workers
+
+    def __call__(self, batch: StreamBatch) -> None:
+        from ecomflow.stores import dynamodb
+
+        settings = self.settings or ClientSettings.from_environment("dynamodb")
+        config = batch.config
+        tasks = batch.lines.sparkSession.sparkContext.defaultParallelism
+        write = partial(dynamodb.save_partition, settings, config.invoice_table, config.customer_table,
+                        workers=self.workers)
+        rows = dynamodb_rows(batch.curated).repartition(tasks, "invoice_no")
+        stats = sum(rows.rdd.mapPartitions(write).collect(), dynamodb.WriteStats())
+        batch.written.update(dynamodb_items=stats.items)
+        batch.rejected.extend(stats.rejected)
+
+
+class RedshiftSink:
+    """MERGEs each batch's curated lines into Redshift `sales` by record_id (ecomflow.stores.redshift).
+
+    What the target reads is its own business (`RedshiftTarget.upsert_batch`): PostgreSQL stages the
+    batch's rows, the Data API COPYs the touched lake partitions. A target that `reads_lake` must
+    run after the lake sink (`app.stream_job.default_sinks` places it so).
+    """
+
+    def __init__(self, target: RedshiftTarget) -> None:
+        self.target = target
+        self._migrated = False
+
+    def __call__(self, batch: StreamBatch) -> None:
+        if not self._migrated:
+            self.target.migrate()
+            self._migrated = True
+        result = self.target.upsert_batch(batch.lines.sparkSession, batch.curated, batch.config.curated_uri,
+                                          batch.curated_touched)
+        batch.written.update(redshift_merged=result.merged_rows or 0)
