@@ -52,9 +52,9 @@ def _frame(spark, stream, lines: list[str]):
     import csv
 
     from ecomflow.api.ingest import RawRecord
-    from ecomflow.spark.schemas import RAW_FIELDS
+    from ecomflow.contract import RAW_FIELDS
 
-    records = [RawRecord.of(dict(zip(RAW_FIELDS, row))) for row in csv.reader(lines)]
+    records = [RawRecord.of(dict(zip(RAW_FIELDS, row, strict=True))) for row in csv.reader(lines)]
     if hasattr(stream, "KINESIS_RECORD_SCHEMA"):  # records as their bytes
         return spark.createDataFrame([(r.to_json().encode(), i) for i, r in enumerate(records)],
                                      stream.KINESIS_RECORD_SCHEMA)

@@ -21,10 +21,10 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Sequence
 
 import psutil
 
@@ -309,7 +309,8 @@ def compare(summary: list[dict], sizes: list[int]) -> tuple[dict, dict, list[str
         "ours_vs_pyspark_wall_x1": ratios.get("x1", {}).get("ours_vs_pyspark_wall"),
         "ours_vs_pyspark_wall_x10": ratios.get("x10", {}).get("ours_vs_pyspark_wall"),
         "ours_vs_duckdb_wall_x10": ratios.get("x10", {}).get("ours_vs_duckdb_wall"),
-        "ours_rss_x30_vs_x10": ratio(_cell(summary, "ours", 30, "peak_rss_mb"), _cell(summary, "ours", 10, "peak_rss_mb")),
+        "ours_rss_x30_vs_x10": ratio(_cell(summary, "ours", 30, "peak_rss_mb"),
+                                     _cell(summary, "ours", 10, "peak_rss_mb")),
     }
     ratios["ours_anon_rss_x30_vs_x10"] = ratio(_cell(summary, "ours", 30, "peak_anon_rss_mb"),
                                                _cell(summary, "ours", 10, "peak_anon_rss_mb"))
@@ -380,7 +381,7 @@ def build_result(args: argparse.Namespace, status: str, started: datetime, machi
     result = {
         "status": status,
         "started": started.isoformat(timespec="seconds"),
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "config": {"sizes": args.sizes, "runs": args.runs, "only": names, "source": str(args.source),
                    "scratch": str(args.scratch), "max_load": args.max_load, "max_foreign": args.max_foreign,
@@ -408,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     args = parse_args(argv)
     subreaper = become_subreaper()
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     machine = machine_info()
     path = results_path(args.results_dir, machine["host"], started)
     inputs = build_inputs(args.source, args.sizes, args.scratch)

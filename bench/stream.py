@@ -32,11 +32,12 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -184,7 +185,7 @@ class FreshnessWatcher:
                 asked = time.monotonic()
                 answers = list(pool.map(self._seen_at, samples))
                 done = []
-                for sample, seen in zip(samples, answers):
+                for sample, seen in zip(samples, answers, strict=True):
                     if seen is not None:
                         self.latencies.append(seen - sample[2])
                         self.last_seen = max(self.last_seen, seen)
@@ -260,16 +261,16 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("bench.stream", "ecomflow.pipelines.stream", "ecomflow.local.stream_runner"):
         logging.getLogger(name).setLevel(logging.INFO)
 
+    from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
+    from ecomflow.devtools.stream_demo import lambda_environment
     from ecomflow.local import localstack
     from ecomflow.local.localstack import create_stream_resources as create_resources
-    from ecomflow.config import RedshiftSettings, StreamConfig, to_uri
     from ecomflow.local.spark import local_session
-    from ecomflow.devtools.stream_demo import lambda_environment
     from ecomflow.local.stream_runner import StreamRunner
 
     records = load_records(args.input, args.records)
     work = Path(tempfile.mkdtemp(prefix="ecomflow-stream-bench-"))
-    results: dict[str, Any] = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict[str, Any] = {"started": datetime.now(UTC).isoformat(timespec="seconds"),
                                "input": str(args.input), "window_seconds": args.window}
     if not 1 <= args.request_records <= BATCH:
         parser.error(f"--request-records must be 1..{BATCH}")
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             with api_server(work / "api.log") as url:
                 results["stream"] = bench_stream(url, records, args.rate, runner, args.request_records,
                                                  args.watch_wave)
-    results["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    results["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     out = args.out or ROOT / "bench" / "results" / f"{datetime.now():%Y-%m-%d}-{socket.gethostname()}-stream.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     table = Table(title="Streaming on the local stack")

@@ -103,7 +103,7 @@ def verify(target: Path) -> list[Path]:
     if not pinned:
         raise Missing(f"the Iceberg jars in {target} are from another or a broken build: "
                       "run `make iceberg-jars` (python scripts/build_iceberg_jars.py)")
-    for jar, digest in zip(jars, expected):
+    for jar, digest in zip(jars, expected, strict=True):
         if not jar.is_file() or sha256(jar) != digest:
             raise Missing(f"{jar} is missing or changed since it was built: "
                           "run `make iceberg-jars` (python scripts/build_iceberg_jars.py)")

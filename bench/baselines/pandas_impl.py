@@ -14,9 +14,9 @@ import hashlib
 import os
 import shutil
 import sys
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -79,7 +79,7 @@ def clean_chunk(raw: pd.DataFrame, source: str, ingested_at: datetime) -> pd.Dat
     price_str = pd.Series(pc.cast(pa.array(out["unit_price"].array), pa.string()), index=raw.index).fillna("")
     parts = zip(invoice, out["stock_code"].fillna(""), out["description"].fillna(""),
                 out["quantity"].astype("string").fillna(""), price_str, ts_text,
-                out["customer_id"].fillna(""), out["country"].fillna(""))
+                out["customer_id"].fillna(""), out["country"].fillna(""), strict=True)
     digests = [hashlib.sha256(FIELD_SEPARATOR.join(p).encode("utf-8")).digest() for p in parts]
     out["record_id"] = [d.hex() for d in digests]
     out["_key"] = np.frombuffer(b"".join(d[:8] for d in digests), dtype=np.uint64) if digests else []
@@ -109,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def write_chunks(chunks, out: Path, source: str, line_types: dict[str, int]) -> tuple[int, int, int, int]:
     """Clean, dedupe and write each chunk; return rows read, curated, quarantined and duplicates."""
-    ingested_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    ingested_at = datetime.now(UTC).replace(tzinfo=None)
     seen = np.empty(0, dtype=np.uint64)
     rows_read = rows_curated = rows_quarantined = duplicates = 0
     for number, raw in chunks:

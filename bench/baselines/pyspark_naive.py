@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from bench.baselines import CUSTOMER_ID, FIELD_SEPARATOR, INTEGER, PRICE, SERVICE_CODES, print_counts
 

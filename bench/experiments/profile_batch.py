@@ -19,10 +19,10 @@ import shutil
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator, Sequence
 
 T0 = time.perf_counter()
 TIMINGS: list[tuple[str, float]] = []
@@ -102,12 +102,18 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from ecomflow.config import BatchConfig, to_uri
         from ecomflow.pipelines.batch import load_lines, publish_run, stage_run
+        from ecomflow.runtime import build_runtime
         from ecomflow.spark.quality import QualityGate
         from ecomflow.spark.readers import read_raw_lines
-        from ecomflow.runtime import build_runtime
+        from ecomflow.spark.transforms import (
+            classify_lines,
+            drop_duplicate_lines,
+            duplicate_group,
+            parse_raw_lines,
+            to_curated,
+            with_lineage,
+        )
         from ecomflow.stores import lake
-        from ecomflow.spark.transforms import (classify_lines, drop_duplicate_lines, duplicate_group, parse_raw_lines,
-                                         to_curated, with_lineage)
     gate = QualityGate()  # starts importing great-expectations in the background, as the job does
     with phase("JVM start + SparkSession (build_runtime)"):
         runtime = build_runtime("profile", extra=extra)
@@ -126,7 +132,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.probes:
         tasks = 2 * spark.sparkContext.defaultParallelism
-        ingested = datetime.now(timezone.utc)
+        ingested = datetime.now(UTC)
 
         def grouped():  # noqa: ANN202 - the raw lines as load_lines shuffles them
             frame = read_raw_lines(spark, config.input_uri, config.encoding)

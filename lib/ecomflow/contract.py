@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import Any
 
 RAW_FIELDS: tuple[str, ...] = (
     "InvoiceNo", "StockCode", "Description", "Quantity", "InvoiceDate", "UnitPrice", "CustomerID", "Country",
@@ -121,7 +122,7 @@ _PRICE = re.compile(PRICE)
 
 
 def python_regex(pattern: str) -> re.Pattern[str]:
-    """One of the patterns above for Python's `re`: Java's end-of-input anchor \z is Python's \Z."""
+    r"""One of the patterns above for Python's `re`: Java's end-of-input anchor \z is Python's \Z."""
     return re.compile(pattern.replace(r"\z", r"\Z"))
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from ecomflow.cli.main import EXIT_GATE_FAILED
 from ecomflow.cli.main import main as cli_main
-from ecomflow.spark.schemas import RAW_HEADER
+from ecomflow.contract import RAW_HEADER
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,8 @@ import pytest
 
 from ecomflow import aws
 from ecomflow.api.ingest import RawRecord
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
+from ecomflow.contract import RAW_FIELDS
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
 from ecomflow.stores import dynamodb, kinesis
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ CURATED_LINES, QUARANTINED_LINES = 5, 4
 
 
 @pytest.fixture(scope="module")
-def launcher(tmp_path_factory) -> "Launcher":
+def launcher(tmp_path_factory) -> Launcher:
     return Launcher(tmp_path_factory.mktemp("launch"))
 
 
@@ -163,7 +164,8 @@ def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamod
     kinesis.ensure_stream(aws.client("kinesis"), stream_name, shards=2)
     ddb = aws.client("dynamodb")
     dynamodb.ensure_tables(ddb, invoice_table, customer_table)
-    good = [RawRecord.of(dict(zip(RAW_FIELDS, line.split(",")))) for line in HOSTILE_CSV[:2] + HOSTILE_CSV[3:5]]
+    good = [RawRecord.of(dict(zip(RAW_FIELDS, line.split(","), strict=True)))
+            for line in HOSTILE_CSV[:2] + HOSTILE_CSV[3:5]]
     entries = [r.to_entry() for r in good]
     junk = [b"not json", b'{"InvoiceNo": "536399", "StockCode"']  # any producer may write these
     client = aws.client("kinesis")

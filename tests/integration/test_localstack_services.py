@@ -13,10 +13,9 @@ import psycopg
 import pytest
 
 from ecomflow import aws
-
-from ecomflow.local import localstack
 from ecomflow.cli.main import main as cli_main
 from ecomflow.errors import PortInUseError
+from ecomflow.local import localstack
 
 pytestmark = pytest.mark.integration
 

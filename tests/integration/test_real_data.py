@@ -7,8 +7,8 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from ecomflow.config import parse_batch_config
 from ecomflow.app.batch_job import publish_gate
+from ecomflow.config import parse_batch_config
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
 

@@ -8,8 +8,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from ecomflow.spark.schemas import CURATED_SCHEMA
 from ecomflow.local.postgres_target import PostgresTarget
+from ecomflow.spark.schemas import CURATED_SCHEMA
 
 pytestmark = pytest.mark.integration
 

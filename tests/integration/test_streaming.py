@@ -11,18 +11,19 @@ import psycopg
 import pytest
 
 from ecomflow import aws
-from ecomflow.local.api_local import start_api
-from ecomflow.config import StreamConfig, parse_batch_config, to_uri
 from ecomflow.app import stream_job
-from ecomflow.pipelines import stream, stream_sinks
-from ecomflow.pipelines.batch import run_batch
+from ecomflow.config import StreamConfig, parse_batch_config, to_uri
+from ecomflow.contract import RAW_FIELDS
 from ecomflow.devtools.replay import replay_file
-from ecomflow.runtime import Runtime
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
-from ecomflow.stores import dynamodb, kinesis
 from ecomflow.devtools.stream_demo import http_get, lambda_environment
+from ecomflow.local.api_local import start_api
 from ecomflow.local.postgres_target import PostgresTarget
 from ecomflow.local.stream_runner import CheckpointStore, StreamRunner
+from ecomflow.pipelines import stream, stream_sinks
+from ecomflow.pipelines.batch import run_batch
+from ecomflow.runtime import Runtime
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
+from ecomflow.stores import dynamodb, kinesis
 
 pytestmark = pytest.mark.integration
 
@@ -120,7 +121,7 @@ def test_streamed_lines_match_the_batch_job_and_reach_every_store(spark, setup, 
         api = start_api()
         try:
             status, pair = http_get(f"{api.url}/invoices/536365/items/85123A")
-            assert status == 200 and sorted(l["quantity"] for l in pair["lines"]) == [2, 6]
+            assert status == 200 and sorted(line["quantity"] for line in pair["lines"]) == [2, 6]
             status, cancelled = http_get(f"{api.url}/invoices/C536379")
             assert status == 200 and cancelled["lines"][0]["line_type"] == "cancellation"
             status, customer = http_get(f"{api.url}/customers/17850/invoices")
@@ -179,7 +180,7 @@ def test_stream_demo_reads_a_streamed_invoice_back(spark, local_stack, tmp_path)
 # --- poison records: each inside a normal batch; the normal records reach every store ----------
 
 GOOD_FIELDS = dict(zip(RAW_FIELDS, ("900001", "85123A", "WHITE HEART", "6", "12/1/2010 8:26", "2.55", "17850",
-                                    "United Kingdom")))
+                                    "United Kingdom"), strict=True))
 # (what any producer may write straight to the stream, the reason it is quarantined with)
 POISON = [
     ({"Description": "x" * 500_000}, "description_too_long"),  # DynamoDB: item over 400 KB

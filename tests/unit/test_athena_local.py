@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from ecomflow.local.athena_local import LocalAthena, duckdb_type, load_query, named_queries, to_duckdb, view_sql
 from ecomflow.errors import ConfigError
+from ecomflow.local.athena_local import LocalAthena, duckdb_type, load_query, named_queries, to_duckdb, view_sql
 from ecomflow.stores import catalog
 
 EXPECTED_QUERIES = {"monthly_revenue", "top_products", "cancellation_rate", "revenue_by_country", "rfm_inputs"}

@@ -12,9 +12,9 @@ import pytest
 
 from ecomflow.cli.main import main as cli_main
 from ecomflow.config import DEFAULT_MAX_QUARANTINE_SHARE
+from ecomflow.contract import RAW_HEADER
 from ecomflow.devtools.generate import MALFORMED_KINDS, REAL_PROFILE, generate_file, price_text
 from ecomflow.devtools.raw_profile import profile_file
-from ecomflow.spark.schemas import RAW_HEADER
 
 ROWS = 20_000
 DATE = re.compile(r"^([1-9]|1[0-2])/([1-9]|[12]\d|3[01])/(2010|2011) ([1-9]?\d):[0-5]\d$")

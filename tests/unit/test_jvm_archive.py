@@ -7,6 +7,8 @@ import subprocess
 import pytest
 
 from ecomflow.local import jvm_archive
+
+
 @pytest.fixture()
 def archive_dir(tmp_path, monkeypatch):
     monkeypatch.setenv(jvm_archive.ENV_DIR, str(tmp_path))

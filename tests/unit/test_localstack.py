@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from ecomflow import aws
-
-from ecomflow.local import localstack
 from ecomflow.errors import EnvironmentMissingError, PortInUseError
+from ecomflow.local import localstack
 from ecomflow.local.localstack import Endpoints, MotoEndpoint, PostgresEndpoint, StackSettings
 
 

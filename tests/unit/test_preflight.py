@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from ecomflow.errors import InputError, OutputError
 from ecomflow.app.preflight import check_file_writable, check_input, check_writable, is_hidden
+from ecomflow.errors import InputError, OutputError
 
 
 @pytest.mark.parametrize(("name", "hidden"), [("_SUCCESS", True), (".part.crc", True), ("_temporary", True),

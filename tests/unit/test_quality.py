@@ -12,6 +12,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecomflow.config import BatchConfig, DateBound, PlausibilityLimits
+from ecomflow.contract import RAW_HEADER
 from ecomflow.errors import QualityGateError
 from ecomflow.spark import quality
 from ecomflow.spark.quality import (
@@ -26,7 +27,7 @@ from ecomflow.spark.quality import (
 )
 from ecomflow.spark.readers import FileHead
 from ecomflow.spark.report import RunReport, fill_report, run_metrics
-from ecomflow.spark.schemas import CURATED_SCHEMA, RAW_HEADER
+from ecomflow.spark.schemas import CURATED_SCHEMA
 from ecomflow.stores.lake import StagedTable
 
 # Files written by Spark have nullable columns, so the test frames may hold the nulls the gate must catch.

@@ -7,9 +7,9 @@ import gzip
 import pytest
 from pyspark.sql import functions as F
 
+from ecomflow.contract import RAW_HEADER
 from ecomflow.errors import InputError
 from ecomflow.spark.readers import is_header_line, list_input_files, read_file_heads, read_raw_lines
-from ecomflow.spark.schemas import RAW_HEADER
 
 DATA_LINE = "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom"
 

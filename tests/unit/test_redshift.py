@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import boto3
 import pytest
@@ -14,7 +14,7 @@ from ecomflow.errors import ConfigError, PublishError
 from ecomflow.stores import redshift
 
 ROLE = "arn:aws:iam::123456789012:role/ecomflow-redshift-copy"
-NOW = datetime(2024, 5, 1, 12, 30, tzinfo=timezone.utc)
+NOW = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ import json
 import random
 
 import pytest
-from pyspark.sql import functions as F
 
-from ecomflow.spark.readers import read_raw_lines
+from ecomflow.contract import RAW_FIELDS
 from ecomflow.devtools.replay import read_lines, replay_file, split_line
-from ecomflow.spark.schemas import RAW_FIELDS
+from ecomflow.spark.readers import read_raw_lines
 from ecomflow.spark.transforms import parse_raw_lines
 
 HEADER = "InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country"

@@ -16,7 +16,8 @@ def config(tmp_path: Path) -> StreamConfig:
 
 
 def test_glue_options_name_the_documented_arguments(config):
-    assert stream_job.for_each_batch_options(config) == {"windowSize": "10 seconds", "checkpointLocation": config.checkpoint_uri}
+    assert stream_job.for_each_batch_options(config) == {"windowSize": "10 seconds",
+                                                         "checkpointLocation": config.checkpoint_uri}
     options = stream_job.kinesis_source_options(config, "eu-west-1", "https://kinesis.eu-west-1.amazonaws.com")
     assert options == {"kinesis.streamName": "records", "kinesis.region": "eu-west-1",
                        "kinesis.endpointUrl": "https://kinesis.eu-west-1.amazonaws.com",

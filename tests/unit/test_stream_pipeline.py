@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from pyspark.sql import functions as F
 
-from ecomflow.config import CleaningRules, StreamConfig
 from ecomflow.api.ingest import RawRecord
+from ecomflow.config import CleaningRules, StreamConfig
+from ecomflow.contract import RAW_FIELDS
 from ecomflow.pipelines import stream, stream_sinks
-from ecomflow.spark.transforms import to_curated
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA, RAW_FIELDS
-from ecomflow.spark.transforms import classify_lines, parse_raw_lines
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
+from ecomflow.spark.transforms import classify_lines, parse_raw_lines, to_curated
 
 LINES = [
     "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",
@@ -24,7 +23,7 @@ LINES = [
 
 def record_bytes(line: str) -> bytes:
     """The record the ingest API puts on the stream for one CSV line."""
-    return RawRecord.of(dict(zip(RAW_FIELDS, line.split(",")))).to_json().encode("utf-8")
+    return RawRecord.of(dict(zip(RAW_FIELDS, line.split(","), strict=True))).to_json().encode("utf-8")
 
 
 def records(spark, lines: list[str]):

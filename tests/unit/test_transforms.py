@@ -11,7 +11,8 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from ecomflow.config import CleaningRules
-from ecomflow.spark.schemas import CURATED_SCHEMA, RAW_FIELDS
+from ecomflow.contract import RAW_FIELDS
+from ecomflow.spark.schemas import CURATED_SCHEMA
 from ecomflow.spark.transforms import (
     classify_lines,
     drop_duplicate_lines,
@@ -20,8 +21,8 @@ from ecomflow.spark.transforms import (
     to_curated,
     to_quarantine,
     type_fields,
-    with_lineage,
     with_line_type,
+    with_lineage,
     with_partitions,
 )
 

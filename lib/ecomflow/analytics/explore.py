@@ -20,17 +20,18 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
 import pandas as pd
 
-from ecomflow.local.athena_local import DEFAULT_DATABASE, LocalAthena, load_query, to_duckdb
-from ecomflow.local.home import state_root
 from ecomflow import contract
 from ecomflow.errors import InputError
+from ecomflow.local.athena_local import DEFAULT_DATABASE, LocalAthena, load_query, to_duckdb
+from ecomflow.local.home import state_root
 from ecomflow.stores import catalog
 
 if TYPE_CHECKING:
@@ -232,7 +233,7 @@ def line_types(lake: Lake) -> pd.DataFrame:
 
 def _with_period(frame: pd.DataFrame) -> pd.DataFrame:
     """Add `period` ("YYYY-MM", a chart label) after year and month."""
-    period = [f"{int(y):04d}-{int(m):02d}" for y, m in zip(frame["year"], frame["month"])]
+    period = [f"{int(y):04d}-{int(m):02d}" for y, m in zip(frame["year"], frame["month"], strict=True)]
     frame.insert(2, "period", pd.Series(period, index=frame.index, dtype="object"))
     return frame
 
@@ -300,7 +301,7 @@ def score_rfm(inputs: pd.DataFrame) -> pd.DataFrame:
     scored["rfm"] = (scored["r_score"].astype(str) + scored["f_score"].astype(str)
                      + scored["m_score"].astype(str))
     scored["segment"] = pd.Categorical(
-        [segment(r, f) for r, f in zip(scored["r_score"], scored["f_score"])], categories=SEGMENTS)
+        [segment(r, f) for r, f in zip(scored["r_score"], scored["f_score"], strict=True)], categories=SEGMENTS)
     return scored
 
 
@@ -372,8 +373,9 @@ def plot_row_accounting(accounting: pd.DataFrame, ax: Axes | None = None, title:
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 1.0 + 0.45 * len(shown) * len(shown.columns)))
     shown.astype("float64").plot.barh(ax=ax, title=title)
-    for bars, column in zip(ax.containers, shown.columns):
-        ax.bar_label(cast("BarContainer", bars), labels=["" if pd.isna(v) else f" {int(v):,}" for v in shown[column]], fontsize=8)
+    for bars, column in zip(ax.containers, shown.columns, strict=True):
+        labels = ["" if pd.isna(v) else f" {int(v):,}" for v in shown[column]]
+        ax.bar_label(cast("BarContainer", bars), labels=labels, fontsize=8)
     ax.invert_yaxis()
     ax.margins(x=0.2)
     return ax

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from ecomflow import plugins
 from ecomflow.spark.report import RunReport
@@ -37,11 +37,11 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
     checked before Spark starts (`ecomflow.app.preflight`); a job that fails them never ran, so no
     "job failed" message is sent for it.
     """
+    from ecomflow.app.batch_job import run_batch_job
+    from ecomflow.app.preflight import check_batch_paths
     from ecomflow.config import parse_batch_config
     from ecomflow.errors import QualityGateError
-    from ecomflow.app.batch_job import run_batch_job
     from ecomflow.pipelines.batch import new_run_id
-    from ecomflow.app.preflight import check_batch_paths
 
     config = parse_batch_config(argv)
     check_batch_paths(config)  # before Spark starts: a missing input or a read-only lake fails in a second
@@ -77,9 +77,9 @@ def run_stream_entry(argv: Sequence[str], until_idle: bool = False, max_batches:
     """
     from dataclasses import replace
 
-    from ecomflow.config import parse_stream_config
-    from ecomflow.app.stream_job import run_glue_stream
     from ecomflow.app.preflight import check_stream_paths
+    from ecomflow.app.stream_job import run_glue_stream
+    from ecomflow.config import parse_stream_config
     from ecomflow.runtime import build_runtime
 
     config = parse_stream_config(argv)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
+from ecomflow.app.entry import run_batch_entry, setup_logging
 from ecomflow.config import BATCH_ARGS, STREAM_ARGS, check_argument_names
-from ecomflow.app.entry import EXIT_GATE_FAILED, run_batch_entry, setup_logging
 from ecomflow.errors import EcomflowError
 
 log = logging.getLogger("ecomflow")
@@ -72,7 +72,6 @@ def _local_athena(database: str):  # noqa: ANN202 - ecomflow.local.athena_local.
     import os
 
     from ecomflow import aws
-
     from ecomflow.local import localstack
     from ecomflow.local.athena_local import LocalAthena
 

@@ -12,7 +12,7 @@ import argparse
 import json
 import logging
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 from ecomflow import config
 

@@ -111,12 +111,12 @@ def query_table(name: str, columns: list[str], rows: list[tuple]) -> Table:
 def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     """Run the demo; returns 0 when every store agrees, 1 when the reconciliation does not."""
     from ecomflow import aws
+    from ecomflow.app.batch_job import run_batch_job
+    from ecomflow.config import RedshiftSettings, parse_batch_config
+    from ecomflow.devtools.stream_demo import run_stream_demo
     from ecomflow.local import localstack
     from ecomflow.local.athena_local import LocalAthena, named_queries
-    from ecomflow.config import RedshiftSettings, parse_batch_config
-    from ecomflow.app.batch_job import run_batch_job
     from ecomflow.local.spark import local_session
-    from ecomflow.devtools.stream_demo import run_stream_demo
 
     console = console or Console()
     with console.status("starting the local stack (moto server, PostgreSQL 15)"):
@@ -156,7 +156,8 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     console.print(reconciliation_table(tallies))
     agree = len({(t.rows, t.revenue) for t in tallies}) == 1
     if agree:
-        console.print("[green]lake, Redshift and the run report agree[/green]; run `make demo` again: no count changes.")
+        console.print("[green]lake, Redshift and the run report agree[/green]; "
+                      "run `make demo` again: no count changes.")
     else:
         console.print("[red]the stores disagree[/red] (a lake holding other inputs too will: "
                       f"remove {DEMO_DIR} to start afresh)")

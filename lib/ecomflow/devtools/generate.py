@@ -27,15 +27,16 @@ import json
 import random
 from bisect import bisect_right
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from itertools import accumulate
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from ecomflow.config import DEFAULT_SERVICE_CODES
+from ecomflow.contract import RAW_HEADER
 from ecomflow.errors import ConfigError
-from ecomflow.spark.schemas import RAW_HEADER
 
 # ---------------------------------------------------------------------------------------------
 # Calibrated constants. They come from the profile of the real file
@@ -652,7 +653,7 @@ def generate_file(path: str, rows: int, seed: int, *,
     scheduled_rows = _schedule(schedule_rng, rows, scheduled_count)
     kinds = [_SCHEDULED_KINDS[i % len(_SCHEDULED_KINDS)] for i in range(len(scheduled_rows))]
     schedule_rng.shuffle(kinds)
-    scheduled = dict(zip(scheduled_rows, kinds))
+    scheduled = dict(zip(scheduled_rows, kinds, strict=True))
     rare_floor = 1 if rows >= 1000 else 0
     adjustments = _schedule(schedule_rng, rows, max(rare_floor, round(rows * ADJUSTMENT_RATE)))
     vouchers = _schedule(schedule_rng, rows, max(rare_floor, round(rows * POUND_SIGN_RATE)))

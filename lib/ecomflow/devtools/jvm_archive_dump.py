@@ -17,14 +17,15 @@ from ecomflow.local.jvm_archive import DUMP_TIMEOUT_S, SAMPLE_ROWS
 
 def dump(partial: str) -> int:
     """The child: run a small batch job with the archive recorded at exit, and wait for the JVM."""
+    from ecomflow.app.batch_job import publish_gate
     from ecomflow.config import BatchConfig, to_uri
     from ecomflow.devtools.generate import generate_file
-    from ecomflow.app.batch_job import publish_gate
-    from ecomflow.pipelines.batch import run_batch
     from ecomflow.local.spark import LOCAL_SETTINGS
+    from ecomflow.pipelines.batch import run_batch
     from ecomflow.runtime import build_runtime
 
-    options = f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} -Xlog:cds*=error:stderr -XX:ArchiveClassesAtExit={partial}"
+    options = (f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} -Xlog:cds*=error:stderr "
+               f"-XX:ArchiveClassesAtExit={partial}")
     with tempfile.TemporaryDirectory(prefix="ecomflow-jvm-archive-") as scratch:
         sample = os.path.join(scratch, "sample.csv.gz")
         generate_file(sample, SAMPLE_ROWS, seed=1)

@@ -13,12 +13,13 @@ import json
 import re
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from datetime import datetime
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any
 
 from ecomflow.config import DEFAULT_SERVICE_CODES
-from ecomflow.spark.schemas import RAW_HEADER
+from ecomflow.contract import RAW_HEADER
 
 _INT = re.compile(r"^-?\d+$")
 _PRICE = re.compile(r"^-?\d+(\.\d+)?$")
@@ -35,8 +36,7 @@ RATE_NAMES: tuple[str, ...] = (
 def _lines(path: str) -> Iterator[str]:
     opener = gzip.open if str(path).endswith(".gz") else open
     with opener(path, "rt", encoding="latin-1", newline="") as handle:
-        for line in handle:
-            yield line
+        yield from handle
 
 
 def _split(line: str) -> list[str]:

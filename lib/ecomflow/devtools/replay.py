@@ -27,20 +27,20 @@ import codecs
 import gzip
 import json
 import logging
-import re
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Callable, Iterator, cast
+from typing import IO, Any, cast
 
+from ecomflow.api.ingest import MAX_RECORDS, RAW_FIELDS
+from ecomflow.app.preflight import check_input
 from ecomflow.config import normalise_encoding
 from ecomflow.contract import CSV_FIELD_AFTER_SEPARATOR, CSV_LINE, CSV_QUOTED_FIELD, python_regex
 from ecomflow.errors import EcomflowError, InputError
-from ecomflow.api.ingest import MAX_RECORDS, RAW_FIELDS
-from ecomflow.app.preflight import check_input
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def split_line(text: str) -> tuple[dict[str, str] | None, str | None]:
         fields = _CSV_FIELD_AFTER_SEPARATOR.findall("," + text)
     if len(fields) != len(RAW_FIELDS):
         return None, "wrong_field_count"
-    return dict(zip(RAW_FIELDS, map(_unquote, fields))), None
+    return dict(zip(RAW_FIELDS, map(_unquote, fields), strict=True)), None
 
 
 def _unquote(value: str) -> str:
@@ -263,7 +263,7 @@ def replay_file(path: Path | str, url: str, rate: float, batch_size: int = MAX_R
         total = min(total, limit)
     lines = read_lines(path, encoding)
     if limit is not None:
-        lines = (line for i, line in zip(range(limit), lines))
+        lines = (line for i, line in zip(range(limit), lines, strict=False))
     stats = ReplayStats()
     started = clock()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -13,9 +13,10 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pyspark.sql import SparkSession
 
@@ -60,7 +61,8 @@ def http_get(url: str) -> tuple[int, Any]:
 
 def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, checkpoint_dir: str | Path, *,
                     rows: int = 500, stream_name: str = DEFAULT_STREAM_NAME,
-                    invoice_table: str = DEFAULT_INVOICE_TABLE, customer_table: str = DEFAULT_CUSTOMER_TABLE, redshift: RedshiftSettings | None = None,
+                    invoice_table: str = DEFAULT_INVOICE_TABLE, customer_table: str = DEFAULT_CUSTOMER_TABLE,
+                    redshift: RedshiftSettings | None = None,
                     encoding: str = "ISO-8859-1", rate: float = 5000.0, progress: bool = True) -> dict[str, Any]:
     """Stream the first `rows` rows of `input_path` through API -> Kinesis -> process_batch -> stores.
 
@@ -70,9 +72,9 @@ def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, chec
     Returns:
         A summary: the replay's counts, the micro-batches' counts, and the GET of one streamed invoice.
     """
+    from ecomflow.devtools.replay import read_lines, replay_file, split_line
     from ecomflow.local.api_local import start_api
     from ecomflow.local.localstack import create_stream_resources as create_resources
-    from ecomflow.devtools.replay import read_lines, replay_file, split_line
     from ecomflow.local.stream_runner import StreamRunner
 
     create_resources(stream_name, invoice_table, customer_table)

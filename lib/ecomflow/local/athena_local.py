@@ -52,7 +52,7 @@ class QueryResult:
 
     def records(self) -> list[dict[str, Any]]:
         """Rows as JSON-ready dicts: decimals as strings (exact), dates and timestamps in ISO form."""
-        return [{name: _jsonable(value) for name, value in zip(self.columns, row)} for row in self.rows]
+        return [{name: _jsonable(value) for name, value in zip(self.columns, row, strict=True)} for row in self.rows]
 
 
 def _jsonable(value: Any) -> Any:

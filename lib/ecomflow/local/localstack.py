@@ -31,9 +31,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator, Mapping, MutableMapping
+from typing import Any
 
 from ecomflow.errors import EnvironmentMissingError, LocalStackError, PortInUseError
 from ecomflow.local.home import state_root

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ecomflow.errors import ConfigError, EnvironmentMissingError, PublishError
@@ -30,7 +31,7 @@ def jdbc_from_dsn(dsn: str) -> tuple[str, dict[str, str]]:
     """The Spark JDBC URL and properties (user, password, driver) of a libpq URL."""
     parts = urlsplit(dsn)
     if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
-        raise ConfigError(f"not a PostgreSQL URL: postgresql://user:password@host:port/database expected")
+        raise ConfigError("not a PostgreSQL URL: postgresql://user:password@host:port/database expected")
     database = parts.path.lstrip("/") or "postgres"
     url = f"jdbc:postgresql://{parts.hostname}:{parts.port or 5432}/{database}"
     props = {"driver": JDBC_DRIVER}
@@ -53,7 +54,7 @@ def jdbc_safe_timestamps(df: DataFrame) -> DataFrame:
 
     spark = df.sparkSession
     jvm_zone = spark.sparkContext._jvm.java.util.TimeZone.getDefault().getID()  # type: ignore[union-attr]
-    session_zone = spark.conf.get("spark.sql.session.timeZone")
+    session_zone = spark.conf.get("spark.sql.session.timeZone") or jvm_zone
     if jvm_zone == session_zone:
         return df
     return df.select(*[
@@ -90,7 +91,7 @@ class PostgresTarget(RedshiftTarget):
         try:
             with self._connect() as conn, conn.transaction():
                 for statement in statements:
-                    cursor = conn.execute(statement)  # type: ignore[arg-type] - our own SQL, no parameters
+                    cursor = conn.execute(statement)  # our own SQL, no parameters
                     counts.append(cursor.rowcount if cursor.rowcount >= 0 else None)
         except psycopg.Error as exc:
             raise PublishError(f"PostgreSQL refused {name}: {str(exc).strip()}") from exc
@@ -98,7 +99,7 @@ class PostgresTarget(RedshiftTarget):
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         with self._connect() as conn:
-            return list(conn.execute(sql).fetchall())  # type: ignore[arg-type]
+            return list(conn.execute(sql).fetchall())
 
     def upsert_frame(self, df: DataFrame) -> int:
         """MERGE the rows of `df` (curated columns) into `sales`; return the rows merged."""
@@ -112,8 +113,8 @@ class PostgresTarget(RedshiftTarget):
             except Exception as exc:  # py4j wraps the JVM's errors; a missing driver is the usual one
                 if "ClassNotFoundException" in str(exc) or "No suitable driver" in str(exc):
                     raise EnvironmentMissingError(
-                        f"the PostgreSQL JDBC driver is not on Spark's classpath: start Spark with "
-                        f"spark.jars=/usr/share/java/postgresql.jar (libpostgresql-jdbc-java)") from None
+                        "the PostgreSQL JDBC driver is not on Spark's classpath: start Spark with "
+                        "spark.jars=/usr/share/java/postgresql.jar (libpostgresql-jdbc-java)") from None
                 raise
             merged = self.execute([merge_sql(stage)], name=f"MERGE {stage} into {FACT_TABLE}")[0]
         finally:

@@ -21,9 +21,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -195,7 +196,7 @@ class StreamRunner:
         frame = records_frame(self.spark, records)
         log.info("batch %d: %d records polled in %.2fs, framed in %.2fs", checkpoint.batch_id, len(records),
                  polled - started, time.monotonic() - polled)
-        result = process_batch(frame, checkpoint.batch_id, self.config, self.sinks)
+        result = process_batch(frame, checkpoint.batch_id, self.config, self.sinks or ())
         # Only now, with every sink done, does the position move.
         self.store.commit(Checkpoint(self.config.stream_name, checkpoint.batch_id + 1,
                                      advance(checkpoint.positions, records)))

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from ecomflow.config import BatchConfig
 from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
+from ecomflow.runtime import Runtime
 from ecomflow.spark.readers import read_raw_lines
 from ecomflow.spark.report import RunReport, fill_report, run_metrics
-from ecomflow.runtime import Runtime
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
-from ecomflow.stores import lake
 from ecomflow.spark.transforms import (
     classify_lines,
     drop_duplicate_lines,
@@ -25,13 +24,14 @@ from ecomflow.spark.transforms import (
     to_quarantine,
     with_lineage,
 )
+from ecomflow.stores import lake
 
 log = logging.getLogger(__name__)
 
 
 def new_run_id() -> str:
     """A sortable, unique run id: `20111209T120000Z-1a2b3c4d`."""
-    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ-") + uuid.uuid4().hex[:8]
 
 
 def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) -> DataFrame:
@@ -62,7 +62,7 @@ def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRu
     """
     run_uri = f"{config.runs_uri}/{run_id}"
     report = RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri)
-    lines = load_lines(spark, config, datetime.now(timezone.utc))
+    lines = load_lines(spark, config, datetime.now(UTC))
     counts = Observation("run_report")
     curated = lake.stage_merge(spark, to_curated(lines.observe(counts, *run_metrics())), config.curated_uri,
                                f"{run_uri}/staged/curated", "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)

@@ -7,7 +7,8 @@ the pipeline that imports them.
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from pyspark.sql import SparkSession
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
@@ -61,7 +62,7 @@ class Concurrently:
     def __call__(self, batch: StreamBatch) -> None:
         with ThreadPoolExecutor(max_workers=max(1, len(self.lanes)), thread_name_prefix="sink-lane") as pool:
             futures = [pool.submit(run_sinks, lane, batch) for lane in self.lanes]
-        errors = [future.exception() for future in futures if future.exception() is not None]
+        errors = [error for error in (future.exception() for future in futures) if error is not None]
         if errors:
             raise errors[0]
 
@@ -104,7 +105,7 @@ def save_dead_letters(batch: StreamBatch) -> None:
         for reason, ids in sorted(by_reason.items())
     ]
     written = 0
-    for frame, reason in zip(frames, sorted(by_reason)):
+    for frame, reason in zip(frames, sorted(by_reason), strict=True):
         written += lake_append.append_new_rows(
             batch.lines.sparkSession, frame, batch.config.quarantine_uri, f"{batch.staging_uri}/dead-letters",
             "quarantine_id", QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA,

@@ -33,19 +33,21 @@ import importlib
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Final, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Final
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecomflow.spark import readers
 from ecomflow.config import BatchConfig, PlausibilityLimits
+from ecomflow.contract import LINE_TYPES, RAW_FIELDS, RAW_HEADER
 from ecomflow.errors import QualityGateError
+from ecomflow.spark import readers
 from ecomflow.spark.report import RunReport
-from ecomflow.spark.schemas import CURATED_SCHEMA, LINE_TYPES, RAW_FIELDS, RAW_HEADER
+from ecomflow.spark.schemas import CURATED_SCHEMA
 from ecomflow.stores import lake
 
 if TYPE_CHECKING:
@@ -466,7 +468,7 @@ class QualityGate:
         started = time.monotonic()
         checks = (*INPUT_CHECKS, *COUNT_CHECKS)
         failed = count_problems(report, config.plausibility, config.encoding, config.rules.date_format,
-                                datetime.now(timezone.utc))
+                                datetime.now(UTC))
         if not failed:
             # Plausible input: the suite on the staged partitions.
             df = read_staged_curated(spark, staged_run.curated)

@@ -12,8 +12,8 @@ from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql.utils import AnalysisException
 
+from ecomflow.contract import RAW_HEADER
 from ecomflow.errors import InputError
-from ecomflow.spark.schemas import RAW_HEADER
 
 _BOM = "\ufeff"
 _WHOLE_STRING = 2**31 - 1

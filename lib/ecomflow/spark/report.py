@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
+from ecomflow.contract import LINE_TYPES, REASONS
 from ecomflow.spark.columns import has_control_characters, has_mojibake
-from ecomflow.spark.schemas import LINE_TYPES, REASONS
 
 EXAMPLE_CHARS = 80  # of the example text the report keeps for a suspect line
 

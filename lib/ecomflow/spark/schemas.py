@@ -1,12 +1,11 @@
-"""Schemas as code: the curated `sales` contract and the quarantine layout, built on `ecomflow.contract`."""
+"""Schemas as code: the curated `sales` table and the quarantine layout.
+
+The raw fields, the reasons and the line types are facts of `ecomflow.contract`.
+"""
 
 from __future__ import annotations
 
 from pyspark.sql import types as T
-
-from ecomflow.contract import LINE_TYPES, RAW_FIELDS, RAW_HEADER, REASONS
-
-__all__ = ["RAW_FIELDS", "RAW_HEADER", "REASONS", "CURATED_SCHEMA", "QUARANTINE_SCHEMA", "LINE_TYPES"]
 
 PRICE_TYPE = T.DecimalType(12, 3)
 REVENUE_TYPE = T.DecimalType(18, 3)

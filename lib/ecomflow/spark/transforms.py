@@ -15,6 +15,8 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from ecomflow.config import CleaningRules
+from ecomflow.contract import FORBIDDEN_CHARACTERS, INVOICE_NO, MAX_BYTES, RAW_FIELDS, STOCK_CODE
 from ecomflow.spark.columns import (
     blank_as_null,
     csv_fields,
@@ -26,13 +28,10 @@ from ecomflow.spark.columns import (
     to_price,
     unquote_csv_field,
 )
-from ecomflow.config import CleaningRules
-from ecomflow.contract import FORBIDDEN_CHARACTERS, INVOICE_NO, MAX_BYTES, STOCK_CODE
 from ecomflow.spark.schemas import (
     CURATED_COLUMNS,
     PRICE_TYPE,
     QUARANTINE_COLUMNS,
-    RAW_FIELDS,
     REVENUE_TYPE,
 )
 

@@ -11,8 +11,9 @@ exist updated in place, so registering the same run twice leaves the catalog as 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pyspark.sql import types as T
@@ -86,9 +87,11 @@ def glue_type(data_type: T.DataType) -> str:
 def lake_tables(lake_uri: str) -> tuple[TableSpec, ...]:
     """The lake's tables: curated `sales` (by year/month) and `sales_quarantine` (by reason)."""
     return (
-        TableSpec(contract.CURATED_TABLE, contract.zone_uri(lake_uri, contract.CURATED_ZONE), CURATED_SCHEMA, CURATED_PARTITIONS,
+        TableSpec(contract.CURATED_TABLE, contract.zone_uri(lake_uri, contract.CURATED_ZONE),
+                  CURATED_SCHEMA, CURATED_PARTITIONS,
                   "Curated Online Retail lines, one row per distinct line; money is decimal"),
-        TableSpec(contract.QUARANTINE_TABLE, contract.zone_uri(lake_uri, contract.QUARANTINE_ZONE), QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
+        TableSpec(contract.QUARANTINE_TABLE, contract.zone_uri(lake_uri, contract.QUARANTINE_ZONE),
+                  QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
                   "Raw lines that cannot be valid sales lines, with their reason code"),
     )
 

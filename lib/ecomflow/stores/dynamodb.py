@@ -6,9 +6,10 @@ Layout (keys are strings; `C536379` is an invoice number):
   sort key is `<StockCode>#<record_id>`; plain attributes `stock_code` and `record_id` repeat the
   parts. "Every line of a pair" is a Query with `begins_with(StockCode, "<code>#")`; the `#` stops
   `85123` from matching `85123A`, and no stock code can hold a `#` (`ecomflow.contract`; lines that
-  break the grammar are refused here too), so no value can forge another line's key. A line delivered twice has the same record_id, hence the same key,
-  and its PutItem overwrites itself: never counted twice. Items hold only values derived from the
-  line (no ingestion time), so a redelivery writes identical bytes.
+  break the grammar are refused here too), so no value can forge another line's key. A line
+  delivered twice has the same record_id, hence the same key, and its PutItem overwrites itself:
+  never counted twice. Items hold only values derived from the line (no ingestion time), so a
+  redelivery writes identical bytes.
 - `Customer`: partition key `CustomerID`, sort key `InvoiceNo`: one summary of that customer's
   lines on that invoice. It is recomputed from the invoice's lines in `Invoice` (a consistent
   Query) after they are written, never incremented, so redelivery cannot double it. Lines without
@@ -24,11 +25,12 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
@@ -122,14 +124,14 @@ def customer_summary(lines: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     Its size is bounded whatever the invoice's size: counts and totals, and the set of line
     types (at most five), but no list of the lines or their stock codes.
     """
-    first = min(lines, key=lambda l: (l["invoice_ts"], l["StockCode"]))
+    first = min(lines, key=lambda line: (line["invoice_ts"], line["StockCode"]))
     return {
         "CustomerID": first["customer_id"], "InvoiceNo": first["InvoiceNo"], "invoice_ts": first["invoice_ts"],
         "country": first["country"], "line_count": len(lines),
-        "item_count": len({l["stock_code"] for l in lines}),
-        "total_quantity": sum(int(l["quantity"]) for l in lines),
-        "total_revenue": sum((money(l["revenue"]) for l in lines), Decimal("0.000")),
-        "line_types": sorted({l["line_type"] for l in lines}),
+        "item_count": len({line["stock_code"] for line in lines}),
+        "total_quantity": sum(int(line["quantity"]) for line in lines),
+        "total_revenue": sum((money(line["revenue"]) for line in lines), Decimal("0.000")),
+        "line_types": sorted({line["line_type"] for line in lines}),
     }
 
 

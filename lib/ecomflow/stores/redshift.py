@@ -23,12 +23,13 @@ import abc
 import logging
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from ecomflow import plugins
+from ecomflow import contract, plugins
 from ecomflow.errors import ConfigError, PublishError
 from ecomflow.spark.schemas import CURATED_COLUMNS, CURATED_PARTITIONS
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-FACT_TABLE = "sales"
+FACT_TABLE = contract.CURATED_TABLE
 KEY_COLUMN = "record_id"
 MIGRATIONS_TABLE = "schema_migrations"
 # The fact table's columns, in the order of the columns inside the curated parquet files.
@@ -152,7 +153,7 @@ def merge_sql(staging_table: str, target: str = FACT_TABLE, key: str = KEY_COLUM
 
 def migration_record_sql(migration: Migration, applied_at: datetime) -> str:
     """The INSERT that records an applied migration (literals: the Data API batch takes no parameters)."""
-    stamp = applied_at.astimezone(timezone.utc).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
+    stamp = applied_at.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="seconds")
     return (f"INSERT INTO {MIGRATIONS_TABLE} (version, description, applied_at) VALUES "
             f"({quote_literal(migration.version)}, {quote_literal(migration.description)}, "
             f"CAST({quote_literal(stamp)} AS TIMESTAMP))")
@@ -187,7 +188,7 @@ class RedshiftTarget(abc.ABC):
     reads_lake: bool = True
 
     def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._clock = clock or (lambda: datetime.now(UTC))
 
     @abc.abstractmethod
     def execute(self, statements: Sequence[str], name: str) -> list[int | None]:
