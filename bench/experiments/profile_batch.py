@@ -102,8 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         from ecomflow.config import BatchConfig, to_uri
         from ecomflow.pipelines.batch import load_lines, publish_run, stage_run
+        from ecomflow.pipelines.quality import QualityGate
         from ecomflow.runtime import build_runtime
-        from ecomflow.spark.quality import QualityGate
         from ecomflow.spark.readers import read_raw_lines
         from ecomflow.spark.transforms import (
             classify_lines,

@@ -90,7 +90,7 @@ def corrupt_partition(spark, staged_uri: str, partition: str) -> None:
 class CorruptingGate:
     """Corrupts the staged curated data, then runs the real gate on it."""
 
-    def __init__(self, real) -> None:  # noqa: ANN001 - ecomflow.spark.quality.QualityGate
+    def __init__(self, real) -> None:  # noqa: ANN001 - ecomflow.pipelines.quality.QualityGate
         self.real = real
         self.corrupted: list[str] = []
 

@@ -16,12 +16,11 @@ import psycopg
 import pytest
 
 from ecomflow import aws
+from ecomflow.app.batch_job import catalog_hook, redshift_hook
 from ecomflow.cli.main import main as cli_main
 from ecomflow.config import parse_batch_config
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
-from ecomflow.stores.catalog import catalog_hook
-from ecomflow.stores.redshift import redshift_hook
 
 pytestmark = pytest.mark.integration
 

@@ -19,7 +19,7 @@ from ecomflow.devtools.stream_demo import http_get, lambda_environment
 from ecomflow.local.api_local import start_api
 from ecomflow.local.postgres_target import PostgresTarget
 from ecomflow.local.stream_runner import CheckpointStore, StreamRunner
-from ecomflow.pipelines import stream, stream_sinks
+from ecomflow.pipelines import stream_batch, stream_sinks
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
 from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
@@ -142,7 +142,7 @@ def test_streamed_lines_match_the_batch_job_and_reach_every_store(spark, setup, 
 def test_a_crash_after_some_sinks_before_the_checkpoint_loses_and_doubles_nothing(spark, setup):
     setup.replay()
 
-    def killed(batch: stream.StreamBatch) -> None:
+    def killed(batch: stream_batch.StreamBatch) -> None:
         raise KeyboardInterrupt("runner killed after the lake and DynamoDB were written")
 
     lake_and_dynamodb = stream_job.default_sinks(setup.config)  # no Redshift: it never got there

@@ -7,6 +7,7 @@ import pytest
 from botocore.stub import ANY, Stubber
 from pyspark.sql import types as T
 
+from ecomflow.app import batch_job
 from ecomflow.config import BatchConfig
 from ecomflow.errors import PublishError
 from ecomflow.stores import catalog
@@ -119,4 +120,4 @@ def test_ensure_table_updates_a_table_that_exists(glue):
 
 
 def test_no_hook_without_a_catalog_database():
-    assert catalog.catalog_hook(BatchConfig(input_uri="file:///in", lake_uri="file:///lake")) is None
+    assert batch_job.catalog_hook(BatchConfig(input_uri="file:///in", lake_uri="file:///lake")) is None

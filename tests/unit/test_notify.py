@@ -9,6 +9,7 @@ import pytest
 from moto import mock_aws
 
 from ecomflow import aws
+from ecomflow.app import batch_job
 from ecomflow.config import parse_batch_config
 from ecomflow.errors import ConfigError, QualityGateError
 from ecomflow.spark.report import RunReport
@@ -46,7 +47,7 @@ def sns_queue(monkeypatch):
 
 def test_storage_updated_names_partitions_rows_revenue_and_run(sns_queue):
     topic_arn, received = sns_queue
-    notify.StorageUpdated(topic_arn, "ecomflow-batch-etl")(None, _Run(report()))
+    batch_job.StorageUpdated(topic_arn, "ecomflow-batch-etl")(None, _Run(report()))
     [envelope] = received()
     body = json.loads(envelope["Message"])
     assert envelope["MessageAttributes"]["event"] == {"Type": "String", "Value": "storage_updated"}
@@ -110,11 +111,10 @@ def test_batch_config_rejects_bad_topic_or_switch(args):
 
 
 def test_publish_hooks_run_the_stores_first_and_the_notification_last():
-    from ecomflow.app.batch_job import publish_hooks
 
     plain = parse_batch_config(["b", "--input", "in.csv", "--lake", "lake"])
     full = parse_batch_config(["b", "--input", "in.csv", "--lake", "lake", "--catalog_database", "ecomflow",
                                "--redshift_mode", "postgres", "--redshift_dsn", "postgresql://u:p@127.0.0.1/db"])
-    assert [type(h) for h in publish_hooks(plain)] == [notify.StorageUpdated]
-    hooks = publish_hooks(full)
-    assert len(hooks) == 3 and isinstance(hooks[-1], notify.StorageUpdated)
+    assert [type(h) for h in batch_job.publish_hooks(plain)] == [batch_job.StorageUpdated]
+    hooks = batch_job.publish_hooks(full)
+    assert len(hooks) == 3 and isinstance(hooks[-1], batch_job.StorageUpdated)

@@ -14,8 +14,8 @@ from pyspark.sql import types as T
 from ecomflow.config import BatchConfig, DateBound, PlausibilityLimits
 from ecomflow.contract import RAW_HEADER
 from ecomflow.errors import QualityGateError
-from ecomflow.spark import quality
-from ecomflow.spark.quality import (
+from ecomflow.pipelines import quality
+from ecomflow.pipelines.quality import (
     QualityGate,
     count_problems,
     file_problem,

@@ -9,6 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from ecomflow.app import batch_job
 from ecomflow.config import BatchConfig, RedshiftSettings, parse_batch_config
 from ecomflow.errors import ConfigError, PublishError
 from ecomflow.stores import redshift
@@ -212,5 +213,5 @@ def test_incomplete_redshift_arguments_are_config_errors(extra, message):
 
 def test_redshift_is_off_by_default():
     config = BatchConfig(input_uri="file:///in", lake_uri="file:///lake")
-    assert redshift.redshift_hook(config) is None
+    assert batch_job.redshift_hook(config) is None
     assert redshift.redshift_target(config.redshift) is None

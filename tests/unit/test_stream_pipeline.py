@@ -9,7 +9,7 @@ import pytest
 from ecomflow.api.ingest import RawRecord
 from ecomflow.config import CleaningRules, StreamConfig
 from ecomflow.contract import RAW_FIELDS
-from ecomflow.pipelines import stream, stream_sinks
+from ecomflow.pipelines import stream, stream_batch, stream_sinks
 from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
 from ecomflow.spark.transforms import classify_lines, parse_raw_lines, to_curated
 
@@ -118,10 +118,10 @@ def test_a_replay_with_more_records_adds_only_the_new_ones(spark, config):
 def test_sinks_see_the_curated_lines_and_a_failing_sink_propagates(spark, config):
     seen: list[list[str]] = []
 
-    def capture(batch: stream.StreamBatch) -> None:
+    def capture(batch: stream_batch.StreamBatch) -> None:
         seen.append(sorted(r["invoice_no"] for r in stream_sinks.dynamodb_rows(batch.curated).collect()))
 
-    def crash(batch: stream.StreamBatch) -> None:
+    def crash(batch: stream_batch.StreamBatch) -> None:
         raise RuntimeError("killed")
 
     with pytest.raises(RuntimeError, match="killed"):
@@ -141,7 +141,7 @@ def test_lanes_run_side_by_side_and_keep_their_order(spark, config):
     order: list[str] = []
 
     def lane_sink(name: str):
-        def sink(batch: stream.StreamBatch) -> None:
+        def sink(batch: stream_batch.StreamBatch) -> None:
             if name.endswith("1"):
                 both_started.wait()
             order.append(name)
@@ -158,10 +158,10 @@ def test_lanes_run_side_by_side_and_keep_their_order(spark, config):
 def test_a_failing_lane_lets_the_other_finish_then_raises(spark, config):
     finished: list[str] = []
 
-    def crash(batch: stream.StreamBatch) -> None:
+    def crash(batch: stream_batch.StreamBatch) -> None:
         raise RuntimeError("store down")
 
-    def slow_but_fine(batch: stream.StreamBatch) -> None:
+    def slow_but_fine(batch: stream_batch.StreamBatch) -> None:
         batch.lines.count()
         finished.append("fine")
 
@@ -173,7 +173,7 @@ def test_a_failing_lane_lets_the_other_finish_then_raises(spark, config):
 
 def test_a_batch_is_counted_per_partition_it_touches(spark, config):
     lines = stream.stream_lines(records(spark, LINES + LINES[:1]), config, __import__("datetime").datetime.now())
-    counts = stream.count_partitions(lines)
+    counts = stream_batch.count_partitions(lines)
     assert (counts.read, counts.curated, counts.quarantined) == (5, 3, 1)
     assert counts.curated_touched == ("year=2010/month=12",)
     assert counts.quarantine_touched == ("reason=zero_quantity",)
@@ -182,7 +182,7 @@ def test_a_batch_is_counted_per_partition_it_touches(spark, config):
 def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, config):
     from ecomflow.stores.dynamodb import Rejected
 
-    def refusing_store(batch: stream.StreamBatch) -> None:
+    def refusing_store(batch: stream_batch.StreamBatch) -> None:
         (first,) = batch.curated.orderBy("record_id").select("record_id").limit(1).collect()
         batch.rejected.append(Rejected(config.invoice_table, ("536365", "x"), first["record_id"], "Item too large"))
 

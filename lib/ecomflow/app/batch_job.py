@@ -1,22 +1,24 @@
 """The batch job as Glue runs it: the gate and the after-publish stores chosen from the config, around the pipeline.
 
-`pipelines.batch.run_batch` is the pipeline with its gate and sinks passed in; this module decides
+`pipelines.batch.run_batch` is the pipeline with its gate and hooks passed in; this module decides
 which ones a configured job gets (great-expectations unless `--quality_gate off`, the Glue Catalog,
-Redshift, the SNS messages) and what happens on failure.
+Redshift, the SNS messages) and what happens on failure. The hooks adapt a `StagedRun` to each
+store's own calls, so the stores know nothing of the pipeline.
 """
 
 from __future__ import annotations
 
 import logging
 
+from pyspark.sql import SparkSession
+
+from ecomflow import aws
 from ecomflow.config import BatchConfig
 from ecomflow.pipelines.batch import new_run_id, run_batch
-from ecomflow.pipelines.staged import AfterPublish, QualityGate
+from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
 from ecomflow.runtime import build_runtime
 from ecomflow.spark.report import RunReport
-from ecomflow.stores.catalog import catalog_hook
-from ecomflow.stores.notify import StorageUpdated, notify_job_failed
-from ecomflow.stores.redshift import redshift_hook
+from ecomflow.stores import catalog, notify, redshift
 
 log = logging.getLogger(__name__)
 
@@ -26,9 +28,50 @@ def publish_gate(config: BatchConfig) -> QualityGate | None:
     if not config.quality_gate:
         log.warning("quality gate is off (--quality_gate off): staged data is published unaudited")
         return None
-    from ecomflow.spark.quality import QualityGate as GreatExpectationsGate
+    from ecomflow.pipelines.quality import QualityGate as GreatExpectationsGate
 
     return GreatExpectationsGate()
+
+
+def catalog_hook(config: BatchConfig) -> AfterPublish | None:
+    """The after-publish hook that registers a run's partitions, or None without `--catalog_database`."""
+    database = config.catalog_database
+    if not database:
+        return None
+
+    def register_catalog(spark: SparkSession, staged: StagedRun) -> None:
+        catalog.register_run(aws.client("glue"), database, staged.config.lake_uri, staged.curated.partitions,
+                             staged.quarantine.partitions)
+
+    return register_catalog
+
+
+def redshift_hook(config: BatchConfig) -> AfterPublish | None:
+    """The after-publish hook that migrates and upserts a run's curated partitions, or None when off."""
+    if not config.redshift.enabled:
+        return None
+
+    def upsert_redshift(spark: SparkSession, staged: StagedRun) -> None:
+        target = redshift.redshift_target(staged.config.redshift)
+        assert target is not None  # the mode is not "off"
+        target.migrate()
+        target.upsert_partitions(spark, staged.config.curated_uri, staged.curated.partitions)
+
+    return upsert_redshift
+
+
+class StorageUpdated:
+    """After-publish hook: tell the topic which partitions a run published, with rows and revenue."""
+
+    def __init__(self, topic_arn: str | None, job_name: str) -> None:
+        self.topic_arn = topic_arn
+        self.job_name = job_name
+
+    def __call__(self, spark: SparkSession, staged_run: StagedRun) -> None:
+        report = staged_run.report
+        subject = (f"EcomFlow {self.job_name}: storage updated, {report.rows_curated} rows in "
+                   f"{len(report.partitions_written)} partitions")
+        notify.publish_event(self.topic_arn, subject, notify.storage_updated_message(report, self.job_name))
 
 
 def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
@@ -57,7 +100,7 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
                            after_publish=publish_hooks(config), run_id=run_id)
     except Exception as exc:  # every failure is announced, then raised as it was
         audited = getattr(gate, "last_report", None)
-        notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
+        notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
         if config.report_path and audited is not None:
             audited.write(config.report_path)
         raise

@@ -1,8 +1,8 @@
 """What a batch run staged, and the protocols of what judges and follows it: the gate and the hooks.
 
-Apart from the pipeline (`pipelines/batch.py`) so that the gate (`quality.py`) and the stores'
-after-publish hooks (catalog, Redshift, notifications) can name `StagedRun` without importing
-the pipeline that imports them.
+Apart from the pipeline (`pipelines/batch.py`) so that the gate (`pipelines/quality.py`) and the
+after-publish hooks (`app/batch_job.py`) can name `StagedRun` without importing the pipeline; the
+stores below take plain values (partitions, URIs, the report), never a `StagedRun`.
 """
 
 from __future__ import annotations

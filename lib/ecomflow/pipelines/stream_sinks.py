@@ -1,4 +1,4 @@
-"""The streaming job's sinks: what one micro-batch (`pipelines.stream.StreamBatch`) is written to.
+"""The streaming job's sinks: what one micro-batch (`pipelines.stream_batch.StreamBatch`) is written to.
 
 Each sink is a callable taking the batch, idempotent, so a batch replayed after a crash leaves
 every store as if it had run once: `save_lake` (curated + quarantine, idempotent append),
@@ -23,17 +23,17 @@ from pyspark.sql import functions as F
 from ecomflow import contract
 from ecomflow.aws import ClientSettings
 from ecomflow.config import StreamConfig
+from ecomflow.pipelines.stream_batch import StreamBatch
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 from ecomflow.stores import lake_append
 from ecomflow.stores.lake import partition_path
 
 if TYPE_CHECKING:
-    from ecomflow.pipelines.stream import StreamBatch
     from ecomflow.stores.redshift import RedshiftTarget
 
 log = logging.getLogger(__name__)
 
-Sink = Callable[["StreamBatch"], None]
+Sink = Callable[[StreamBatch], None]
 
 
 def run_sinks(sinks: Sequence[Sink], batch: StreamBatch) -> None:

@@ -4,29 +4,22 @@ Every call is idempotent: a database or table that exists is kept (tables are up
 current schema), and partitions are created in chunks of Glue's limit with the ones that already
 exist updated in place, so registering the same run twice leaves the catalog as after once.
 
-    hook = catalog_hook(config)      # None unless --catalog_database is set
-    run_batch(runtime, config, after_publish=(hook,))
+    register_run(aws.client("glue"), database, lake_uri, curated_partitions, quarantine_partitions)
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import unquote
 
 from pyspark.sql import types as T
 
-from ecomflow import aws, contract
+from ecomflow import contract
 from ecomflow.errors import PublishError
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-    from ecomflow.config import BatchConfig
-    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 
@@ -237,16 +230,3 @@ def register_run(glue: Any, database: str, lake_uri: str, curated_partitions: Se
         quarantine.name: register_partitions(glue, database, quarantine.name, quarantine.location,
                                              quarantine_partitions),
     }
-
-
-def catalog_hook(config: BatchConfig) -> Callable[[SparkSession, StagedRun], None] | None:
-    """The after-publish hook that registers a run's partitions, or None without `--catalog_database`."""
-    database = config.catalog_database
-    if not database:
-        return None
-
-    def register_catalog(spark: SparkSession, staged: StagedRun) -> None:
-        register_run(aws.client("glue"), database, staged.config.lake_uri, staged.curated.partitions,
-                     staged.quarantine.partitions)
-
-    return register_catalog

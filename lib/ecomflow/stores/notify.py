@@ -5,7 +5,7 @@ Every message is a JSON document with an `event` field, and carries the message 
 (an SNS subscription filter policy such as `{"event": ["job_failed"]}`). With no topic configured
 nothing is sent and a log line says so.
 
-    hook = StorageUpdated(config.topic_arn, config.job_name)   # an `after_publish` hook
+    publish_event(topic_arn, subject, storage_updated_message(report, job_name))
     notify_job_failed(config.topic_arn, config.job_name, run_id, error)
 """
 
@@ -13,18 +13,13 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ecomflow import aws, contract
 from ecomflow.errors import PublishError, QualityGateError
 from ecomflow.spark.report import RunReport
-
-if TYPE_CHECKING:
-    from pyspark.sql import SparkSession
-
-    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 
@@ -122,20 +117,6 @@ def publish_event(topic_arn: str | None, subject: str, message: dict[str, Any]) 
         raise PublishError(f"could not publish the {event} notification to {topic_arn}: {exc}") from exc
     log.info("sent %s notification of run %s to %s", event, message.get("run_id"), topic_arn)
     return str(response["MessageId"])
-
-
-class StorageUpdated:
-    """After-publish hook: tell the topic which partitions a run published, with rows and revenue."""
-
-    def __init__(self, topic_arn: str | None, job_name: str) -> None:
-        self.topic_arn = topic_arn
-        self.job_name = job_name
-
-    def __call__(self, spark: SparkSession, staged_run: StagedRun) -> None:
-        report = staged_run.report
-        subject = (f"EcomFlow {self.job_name}: storage updated, {report.rows_curated} rows in "
-                   f"{len(report.partitions_written)} partitions")
-        publish_event(self.topic_arn, subject, storage_updated_message(report, self.job_name))
 
 
 def notify_job_failed(topic_arn: str | None, job_name: str, run_id: str | None, error: BaseException,

@@ -36,8 +36,7 @@ from ecomflow.spark.schemas import CURATED_COLUMNS, CURATED_PARTITIONS
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-    from ecomflow.config import BatchConfig, RedshiftSettings
-    from ecomflow.pipelines.staged import StagedRun
+    from ecomflow.config import RedshiftSettings
 
 log = logging.getLogger(__name__)
 
@@ -370,17 +369,3 @@ def redshift_target(settings: RedshiftSettings, client: Any = None) -> RedshiftT
                              workgroup=settings.workgroup, cluster_id=settings.cluster_id,
                              secret_arn=settings.secret_arn, db_user=settings.db_user)
     raise ConfigError(f"unknown --redshift_mode {settings.mode!r}")
-
-
-def redshift_hook(config: BatchConfig) -> Callable[[SparkSession, StagedRun], None] | None:
-    """The after-publish hook that migrates and upserts a run's curated partitions, or None when off."""
-    if not config.redshift.enabled:
-        return None
-
-    def upsert_redshift(spark: SparkSession, staged: StagedRun) -> None:
-        target = redshift_target(staged.config.redshift)
-        assert target is not None
-        target.migrate()
-        target.upsert_partitions(spark, staged.config.curated_uri, staged.curated.partitions)
-
-    return upsert_redshift

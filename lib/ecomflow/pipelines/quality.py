@@ -45,6 +45,7 @@ from pyspark.sql import types as T
 from ecomflow.config import BatchConfig, PlausibilityLimits
 from ecomflow.contract import LINE_TYPES, RAW_FIELDS, RAW_HEADER
 from ecomflow.errors import QualityGateError
+from ecomflow.pipelines.staged import StagedRun
 from ecomflow.spark import readers
 from ecomflow.spark.report import RunReport
 from ecomflow.spark.schemas import CURATED_SCHEMA
@@ -52,8 +53,6 @@ from ecomflow.stores import lake
 
 if TYPE_CHECKING:
     import great_expectations as gx
-
-    from ecomflow.pipelines.staged import StagedRun
 
 log = logging.getLogger(__name__)
 
