@@ -37,9 +37,12 @@ setup: os-deps $(STAMP) jvm-archive iceberg-jars
 demo: setup
 	$(BIN)/ecomflow demo
 
-## The test command (CI runs exactly this): the house rules (.importlinter), then the suite.
+## The test command (CI runs exactly this): the house rules (import contracts, lint, types), then the suite.
+LINTED := lib tests bench jobs lambdas scripts cloudformation setup.py
 test: setup
 	$(BIN)/lint-imports --no-cache
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 ## The same suite inside the AWS Glue 5 container, where the real GlueContext exists.
