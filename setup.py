@@ -20,7 +20,8 @@ GLUE_PROVIDED = [
 ]
 # The batch job's quality gate: the one thing the Glue jobs add (`--additional-python-modules`).
 GATE = ["great-expectations==1.24.1"]
-LAMBDA = ["aws-lambda-powertools==3.37.0"]  # the Lambda runtime has boto3
+# The Lambdas: Powertools and pydantic, which validates their routes (pydantic pins its pydantic-core itself).
+LAMBDA = ["aws-lambda-powertools==3.37.0", "pydantic==2.14.4"]  # the Lambda runtime has boto3
 
 setup(
     name="ecomflow",

@@ -41,8 +41,12 @@ ANALYTICS = "analytics.yaml"
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 SOURCE_DATE_EPOCH = "315532800"
 # Third-party packages bundled into each Lambda zip unless lambdas/<name>/requirements.txt says
-# otherwise; versions are taken from requirements.lock so the zip runs what the tests ran.
-DEFAULT_LAMBDA_PACKAGES = ("aws_lambda_powertools", "fastjsonschema")
+# otherwise; versions are taken from requirements.lock so the zip runs what the tests ran. Powertools
+# and pydantic (the routes' validation) with what they require; the Lambda runtime has boto3 and its
+# own requirements (jmespath among them). pydantic_core is a binary wheel: LAMBDA_PLATFORM picks
+# Lambda's (manylinux2014_x86_64, CPython 3.11).
+DEFAULT_LAMBDA_PACKAGES = ("aws_lambda_powertools", "fastjsonschema", "pydantic", "pydantic_core", "annotated_types",
+                           "typing_extensions", "typing_inspection")
 LAMBDA_PLATFORM = ("--platform", "manylinux2014_x86_64", "--implementation", "cp",
                    "--python-version", "3.11", "--only-binary=:all:")
 

@@ -1,8 +1,10 @@
-"""Named error types of EcomFlow; every failure the project raises on purpose is one of these."""
+"""Named error types of EcomFlow; every failure the project raises on purpose is one of these.
+
+HTTP is not spoken here: the Lambdas answer with Powertools' HTTP errors, raised in `ecomflow.api`
+(`ecomflow.api.errors` holds the one that names bad records).
+"""
 
 from __future__ import annotations
-
-from typing import Any
 
 
 class EcomflowError(Exception):
@@ -45,39 +47,22 @@ class PublishError(EcomflowError):
     """Publishing staged data into the lake or a store failed."""
 
 
-MAX_ERROR_TEXT = 300  # characters of one message or error string an API answer carries
+class LimitError(EcomflowError):
+    """A write breaks a limit its store enforces before sending (the store names the limit and its maximum).
 
-
-def _capped(value: Any) -> Any:
-    """`value` with every string in it cut to MAX_ERROR_TEXT characters (an ellipsis marks the cut)."""
-    if isinstance(value, str):
-        return value if len(value) <= MAX_ERROR_TEXT else value[:MAX_ERROR_TEXT] + "..."
-    if isinstance(value, dict):
-        return {key: _capped(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_capped(item) for item in value]
-    return value
-
-
-class InvalidRequestError(EcomflowError):
-    """An API request cannot be accepted; carries the HTTP status and what is wrong with each record.
-
-    Messages and errors are cut to MAX_ERROR_TEXT characters a string, so an answer never echoes
-    a whole field, header or body back.
+    What a caller answers is its own business: the ingest API turns a `SizeLimitError` into a 413
+    and any other `LimitError` into a 400 (`ecomflow.api.ingest.send_records`).
     """
 
-    def __init__(self, status_code: int, message: str, errors: list[dict[str, object]] | None = None) -> None:
-        message = _capped(message)
+    def __init__(self, message: str, *, limit: str, maximum: int, actual: int) -> None:
         super().__init__(message)
-        self.status_code = status_code
-        self.message = message
-        self.errors = [_capped(entry) for entry in errors or []]
+        self.limit = limit
+        self.maximum = maximum
+        self.actual = actual
 
-    def to_dict(self) -> dict[str, object]:
-        body: dict[str, object] = {"statusCode": self.status_code, "message": self.message}
-        if self.errors:
-            body["errors"] = self.errors
-        return body
+
+class SizeLimitError(LimitError):
+    """The limit broken is a size (bytes of a record, records or bytes of a call)."""
 
 
 class DeliveryError(EcomflowError):

@@ -243,6 +243,60 @@ def test_every_environment_variable_the_lambda_reads_is_set(dist: Path, folder: 
     assert props["Handler"] == "app.handler"
 
 
+def _dist(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name.lower())
+
+
+def _requirements(dist: str) -> set[str]:
+    """The distributions `dist` requires unconditionally (its installed metadata, extras left out)."""
+    from importlib.metadata import requires
+
+    return {_dist(re.split(r"[\s\[<>=!~;(]", r, maxsplit=1)[0]) for r in requires(dist) or [] if "extra ==" not in r}
+
+
+def _closure(names: set[str]) -> set[str]:
+    found, todo = set(), list(names)
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo.extend(_requirements(name))
+    return found
+
+
+def _third_party_imports(paths: list[Path]) -> set[str]:
+    """Top-level names of the modules `paths` import (at any depth of the file), stdlib and ecomflow left out."""
+    import ast
+
+    names: set[str] = set()
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                names.add(node.module.split(".")[0])
+    return {n for n in names if n not in sys.stdlib_module_names and n not in ("ecomflow", "__future__")}
+
+
+def test_the_lambda_zips_pin_every_package_the_handlers_need() -> None:
+    from importlib.metadata import packages_distributions, version
+
+    runtime = _closure({"boto3"})  # what the Lambda Python runtime provides
+    shipped = {_dist(name) for name in build.DEFAULT_LAMBDA_PACKAGES}
+    sources = [*(ROOT / "lambdas").glob("*/app.py"), *(ROOT / "lib" / "ecomflow" / "api").glob("*.py")]
+    modules = _third_party_imports(sources)
+    by_module = packages_distributions()
+    imported = {_dist(d) for m in modules for d in by_module.get(m, [m])}
+
+    assert {"aws_lambda_powertools", "pydantic"} <= imported
+    assert sorted(imported - shipped - runtime) == []
+    assert sorted(_closure(shipped) - shipped - runtime) == []  # pydantic_core, typing_inspection, ...
+    pins = build.lambda_requirements(ROOT / "lambdas" / "ingest")  # no requirements.txt: the defaults
+    assert len(pins) == len(build.DEFAULT_LAMBDA_PACKAGES)  # every default is pinned by the lock
+    assert all(pin.split("==")[1] == version(pin.split("==")[0]) for pin in pins)  # at the version tested
+    assert {"--platform", "manylinux2014_x86_64", "--only-binary=:all:"} <= set(build.LAMBDA_PLATFORM)
+
+
 # ----------------------------------------------------------------------------- stores
 
 def test_dynamodb_keys_are_the_string_keys_of_the_spec(dist: Path) -> None:

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from ecomflow import contract
 from ecomflow.api import ingest
-from ecomflow.errors import InvalidRequestError
+from ecomflow.api.errors import InvalidRequestError
+from ecomflow.retry import RetryPolicy
 
 GOOD = {"InvoiceNo": "C536379", "StockCode": "D", "Description": "Discount", "Quantity": "-1",
         "InvoiceDate": "12/1/2010 9:41", "UnitPrice": "27.50", "CustomerID": "14527", "Country": "United Kingdom"}
@@ -339,3 +341,156 @@ def test_shown_escapes_invisible_characters_and_cuts_long_values():
 def test_more_than_500_records_with_duplicate_fields_is_413_not_a_list_of_each():
     error = refused(records_json(*['{"InvoiceNo": "1", "InvoiceNo": "2"}'] * 10_000))
     assert error.status_code == 413 and error.errors == []
+
+
+# --- the model both bodies are validated by (IngestRequest, RawRecord) ----------------------------
+
+@pytest.mark.parametrize(("value", "written"), [(6, "6"), (-1, "-1"), (0, "0")])
+def test_quantity_as_a_json_number_is_taken_as_written(value, written):
+    (record,) = ingest.parse_records(json.dumps({"records": [{**GOOD, "Quantity": value}]}), "application/json")
+    assert record.Quantity == written
+
+
+def test_a_json_number_keeps_the_digits_it_was_written_with():
+    body = '{"records": [' + json.dumps(GOOD).replace('"27.50"', "27.500") + "]}"
+    (record,) = ingest.parse_records(body, "application/json")
+    assert record.UnitPrice == "27.500"
+
+
+@pytest.mark.parametrize("value", [[6], [], {"n": 6}, True, False, [[["6"]]]])
+def test_a_field_of_the_wrong_json_type_is_named(value):
+    error = refused(json.dumps({"records": [GOOD, {**GOOD, "Quantity": value}]}))
+    assert error.status_code == 400 and error.message == "1 of 2 records are invalid; nothing was accepted"
+    assert error.errors == [{"record": 1, "errors": ["Quantity must be a string or a number"]}]
+
+
+def test_every_field_of_the_wrong_type_is_named_in_header_order():
+    error = refused(json.dumps({"records": [{**GOOD, "Country": [], "InvoiceNo": True, "UnitPrice": {"a": {}}}]}))
+    assert error.errors == [{"record": 0, "errors": ["InvoiceNo must be a string or a number",
+                                                     "UnitPrice must be a string or a number",
+                                                     "Country must be a string or a number"]}]
+
+
+def test_501_records_are_413_naming_the_count_and_nothing_else():
+    error = refused(json.dumps({"records": [{"Quantity": [1]}] * 501}))
+    assert (error.status_code, error.message, error.errors) == (
+        413, "the request has 501 records; at most 500 are accepted per request", [])
+
+
+def test_500_records_are_accepted():
+    assert len(ingest.parse_records(json.dumps({"records": [GOOD] * 500}), "application/json")) == 500
+
+
+def test_501_csv_rows_are_413():
+    body = CSV_HEADER + "\n" + "536365,85123A,X,6,12/1/2010 8:26,2.55,,UK\n" * 501
+    assert refused(body, "text/csv").status_code == 413
+
+
+def test_unknown_keys_are_ignored_even_nested_objects():
+    body = {"records": [{**GOOD, "Extra": {"deep": [1, {"x": None}]}, "invoiceno": "lower"}], "meta": {"a": [{}]}}
+    (record,) = ingest.parse_records(json.dumps(body), "application/json")
+    assert record.as_dict() == GOOD and "Extra" not in record.to_json()
+
+
+@pytest.mark.parametrize(("document", "message"), [
+    ({"records": None}, '"records" must be an array of objects'),
+    ({"records": "536365"}, '"records" must be an array of objects'),
+    ({"records": {"0": GOOD}}, '"records" must be an array of objects'),
+    ({"records": []}, "the request has no records"),
+    ({"record": [GOOD]}, 'the JSON body must be an object {"records": [...]}'),
+    (None, 'the JSON body must be an object {"records": [...]}'),
+    ("records", 'the JSON body must be an object {"records": [...]}'),
+    (5, 'the JSON body must be an object {"records": [...]}'),
+])
+def test_a_body_of_the_wrong_shape_is_400_saying_what_it_should_be(document, message):
+    error = refused(json.dumps(document))
+    assert (error.status_code, error.message, error.errors) == (400, message, [])
+
+
+@pytest.mark.parametrize("item", [None, [], [GOOD], 5, "536365", True])
+def test_null_and_other_non_objects_in_records_are_named(item):
+    error = refused(json.dumps({"records": [GOOD, item]}))
+    expected = f"must be an object with the fields {', '.join(ingest.RAW_FIELDS)}"
+    assert error.errors == [{"record": 1, "errors": [expected]}]
+
+
+def test_an_empty_record_names_every_missing_field():
+    error = refused(json.dumps({"records": [{}]}))
+    assert error.errors == [{"record": 0, "invoice_no": None, "errors": [
+        f"{name} is missing" for name in contract.REQUIRED_FIELDS]}]
+
+
+def test_unreadable_records_are_named_alone_before_any_field_rule():
+    error = refused(records_json('{"InvoiceNo": "1", "InvoiceNo": "2"}', "{}", json.dumps(GOOD)))
+    assert error.message == ("1 of 3 records have a duplicate field or text that is not valid Unicode; "
+                             "nothing was accepted")
+    assert error.errors == [{"record": 0, "errors": ["has the field 'InvoiceNo' twice"]}]
+
+
+def test_csv_rows_are_validated_by_the_same_model_as_json():
+    row = "536365,85123A,X,six,12/1/2010 8:26,2.55,,UK"
+    from_csv = refused(f"{CSV_HEADER}\n{row}\n", "text/csv")
+    from_json = refused(json.dumps({"records": [dict(zip(ingest.RAW_FIELDS, row.split(",")))]}))
+    assert from_csv.errors == [{**from_json.errors[0], "line": 2}]
+    assert from_csv.errors[0]["errors"] == ["Quantity 'six' is not a whole number"]
+
+
+def test_the_model_validates_python_data_as_the_api_does():
+    request = ingest.IngestRequest.model_validate({"records": [GOOD, {**GOOD, "Quantity": 2}]})
+    assert [r.Quantity for r in request.records] == ["-1", "2"]
+    with pytest.raises(ValidationError, match="data_contract"):
+        ingest.IngestRequest.model_validate({"records": [{**GOOD, "UnitPrice": "abc"}]})
+    with pytest.raises(ValidationError, match="string_type"):
+        ingest.RawRecord.model_validate({**GOOD, "Quantity": True})
+    assert ingest.RawRecord.of({"InvoiceNo": "x"}).as_dict()["StockCode"] is None  # not validated
+
+
+# --- what the Kinesis store refuses becomes the HTTP answer here ------------------------------------
+
+class _Kinesis:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail, self.calls = fail, 0
+
+    def put_records(self, StreamName, Records):  # noqa: N803 - boto3's names
+        self.calls += 1
+        if self.fail:
+            return {"FailedRecordCount": len(Records), "Records": [{"ErrorCode": "InternalFailure"} for _ in Records]}
+        return {"FailedRecordCount": 0, "Records": [{"SequenceNumber": "1"} for _ in Records]}
+
+
+NO_WAIT = RetryPolicy(max_attempts=2, base_delay=0.0, max_delay=0.0)
+
+
+def test_a_record_over_the_kinesis_limit_is_413_naming_the_limit():
+    client = _Kinesis()
+    with pytest.raises(InvalidRequestError) as caught:
+        ingest.send_records([ingest.RawRecord.of({**GOOD, "Description": "x" * (1024 * 1024)})], "s", client,
+                            retry=NO_WAIT)
+    assert caught.value.status_code == 413 and "exceeds the Kinesis limit of 1048576 bytes" in caught.value.message
+    assert client.calls == 0
+
+
+def test_a_record_without_a_partition_key_is_400():
+    with pytest.raises(InvalidRequestError) as caught:
+        ingest.send_records([ingest.RawRecord.of({**GOOD, "InvoiceNo": " "})], "s", _Kinesis(), retry=NO_WAIT)
+    assert caught.value.status_code == 400 and "partition key must be 1 to 256 characters" in caught.value.message
+
+
+def test_a_stream_that_keeps_refusing_is_503_with_the_cause_chained():
+    from aws_lambda_powertools.event_handler.exceptions import ServiceUnavailableError
+
+    from ecomflow.errors import DeliveryError
+
+    with pytest.raises(ServiceUnavailableError) as caught:
+        ingest.send_records([ingest.RawRecord.of(GOOD)], "s", _Kinesis(fail=True), retry=NO_WAIT, sleep=lambda s: None)
+    assert caught.value.status_code == 503 and "retry later" in caught.value.msg
+    assert isinstance(caught.value.__cause__, DeliveryError)
+
+
+def test_invalid_request_error_is_a_powertools_http_error_with_a_capped_message():
+    from aws_lambda_powertools.event_handler.exceptions import ServiceError
+
+    error = InvalidRequestError(400, "x" * 1000, [{"record": 0, "errors": ["y" * 1000]}])
+    assert isinstance(error, ServiceError) and error.msg == error.message == str(error) == "x" * 300 + "..."
+    assert error.to_dict() == {"statusCode": 400, "message": "x" * 300 + "...",
+                               "errors": [{"record": 0, "errors": ["y" * 300 + "..."]}]}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ecomflow.errors import DeliveryError, InvalidRequestError
+from ecomflow.errors import DeliveryError, SizeLimitError
 from ecomflow.retry import RetryPolicy
 from ecomflow.stores import kinesis
 from ecomflow.stores.kinesis import KinesisEntry
@@ -50,7 +50,7 @@ def test_chunks_hold_at_most_5_mib():
 def test_record_over_1_mib_is_refused_before_anything_is_sent():
     client = FakeKinesis()
     too_big = [*entries(2), KinesisEntry(data=b"x" * (1024 * 1024), partition_key="536365")]
-    with pytest.raises(InvalidRequestError, match="exceeds"):
+    with pytest.raises(SizeLimitError, match="exceeds"):
         kinesis.put_records(client, "s", too_big, retry=NO_WAIT, sleep=lambda s: None)
     assert client.calls == []
 

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from ecomflow.api import ingest
-from ecomflow.local.api_local import LambdaContextStub, load_handler, proxy_event, start_api
+from ecomflow.local.api_local import LambdaContextStub, load_handler, load_lambda, proxy_event, start_api
 from ecomflow.stores import dynamodb
 
 GOOD = {"InvoiceNo": "C536379", "StockCode": "D", "Description": "Discount", "Quantity": "-1",
@@ -266,6 +266,123 @@ def test_absent_is_404(aws, path):
 def test_malformed_ids_are_400(aws, path):
     status, body = call("query", "GET", path)
     assert status == 400 and "malformed" in body["message"]
+
+
+# --- Powertools' typed routes: validation answers 400 (not 422), HTTP errors keep the body shape -----
+
+def test_malformed_path_parameters_are_400_with_our_body_not_powertools_422(aws):
+    message = "malformed invoice number '53!6365': expected 1-32 ASCII letters and digits, e.g. 536365 or C536379"
+    assert call("query", "GET", "/invoices/53!6365") == (400, {"statusCode": 400, "message": message})
+
+
+def test_every_malformed_path_parameter_is_named(aws):
+    status, body = call("query", "GET", "/invoices/53!6365/items/A%23B")
+    assert status == 400 and "malformed invoice number" in body["message"] and "malformed stock code" in body["message"]
+
+
+def test_path_parameters_are_read_as_the_contract_holds_them(aws):
+    seed_lines(aws[1])
+    status, body = call("query", "GET", "/invoices/%20C536379%09/items/d")  # trimmed, upper-cased
+    assert (status, body["invoice_no"], body["stock_code"], body["count"]) == (200, "C536379", "D", 2)
+    assert call("query", "GET", "/customers/14527.0/invoices")[1]["customer_id"] == "14527"
+
+
+@pytest.mark.parametrize(("name", "method", "path"), [
+    ("ingest", "GET", "/records"), ("ingest", "DELETE", "/records"), ("ingest", "PUT", "/records"),
+    ("ingest", "POST", "/records/1"), ("ingest", "POST", "/nowhere"),
+    ("query", "POST", "/invoices/536365"), ("query", "DELETE", "/customers/1/invoices"),
+    ("query", "GET", "/invoices"), ("query", "GET", "/invoices/536365/items"), ("query", "GET", "/"),
+])
+def test_unknown_routes_and_wrong_methods_are_404_with_our_body(aws, name, method, path):
+    status, body = call(name, method, path, json.dumps({"records": [GOOD]}))
+    assert (status, body) == (404, {"statusCode": 404, "message": "Not found"})
+
+
+@pytest.mark.parametrize(("records", "errors"), [
+    ([{**GOOD, "Quantity": [6]}], [{"record": 0, "errors": ["Quantity must be a string or a number"]}]),
+    ([{**GOOD, "Quantity": {"n": 6}}], [{"record": 0, "errors": ["Quantity must be a string or a number"]}]),
+    ([None], [{"record": 0, "errors": ["must be an object with the fields InvoiceNo, StockCode, Description, "
+                                       "Quantity, InvoiceDate, UnitPrice, CustomerID, Country"]}]),
+])
+def test_records_the_model_refuses_are_400_naming_each(aws, records, errors):
+    status, body = call("ingest", "POST", "/records", json.dumps({"records": records}))
+    assert (status, body) == (400, {"statusCode": 400, "message": "1 of 1 records are invalid; nothing was accepted",
+                                    "errors": errors})
+
+
+@pytest.mark.parametrize(("document", "status", "message"), [
+    ({"records": None}, 400, '"records" must be an array of objects'),
+    ({"records": []}, 400, "the request has no records"),
+    ({"records": [GOOD] * 501}, 413, "the request has 501 records; at most 500 are accepted per request"),
+    ([GOOD], 400, 'the JSON body must be an object {"records": [...]}'),
+])
+def test_bodies_of_the_wrong_shape_are_4xx_with_our_body(aws, document, status, message):
+    assert call("ingest", "POST", "/records", json.dumps(document)) == (status, {"statusCode": status,
+                                                                                 "message": message})
+
+
+def test_nested_unknown_keys_are_ignored_and_accepted(aws):
+    kinesis, _ = aws
+    body = {"records": [{**GOOD, "extra": {"a": [{"b": None}]}}], "meta": {"source": [1, 2]}}
+    assert call("ingest", "POST", "/records", json.dumps(body)) == (202, {"accepted": 1})
+    assert json.loads(stream_records(kinesis)[0]["Data"]) == GOOD
+
+
+def test_a_stream_that_keeps_refusing_is_503(aws, monkeypatch):
+    from ecomflow.errors import DeliveryError
+
+    def refusing(*args, **kwargs):
+        raise DeliveryError("1 records were not accepted by stream records after 10 attempts")
+
+    monkeypatch.setattr(ingest, "put_records", refusing)
+    assert call("ingest", "POST", "/records", json.dumps({"records": [GOOD]})) == (
+        503, {"statusCode": 503, "message": "the stream is not accepting records right now; retry later"})
+
+
+def test_a_response_that_breaks_its_type_is_a_generic_500_not_422(aws, monkeypatch):
+    from ecomflow.api import query
+
+    monkeypatch.setattr(query, "invoice", lambda *args: ["not", "a", "dict"])
+    assert call("query", "GET", "/invoices/536365") == (500, {"statusCode": 500,
+                                                              "message": "internal error; retry later"})
+
+
+def test_a_bug_in_the_query_lambda_is_a_generic_500(aws, monkeypatch):
+    from ecomflow.api import query
+
+    def broken(*args):
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(query, "customer_invoices", broken)
+    assert call("query", "GET", "/customers/1/invoices") == (500, {"statusCode": 500,
+                                                                    "message": "internal error; retry later"})
+
+
+def test_the_config_is_read_once_when_the_handler_loads(aws, monkeypatch):
+    kinesis, _ = aws
+    event = proxy_event("POST", "/records", {"Content-Type": "application/json"}, json.dumps({"records": [GOOD]}))
+    loaded = load_handler("ingest")
+    monkeypatch.delenv("ECOMFLOW_STREAM_NAME")
+    assert loaded(event, LambdaContextStub.for_function("ingest"))["statusCode"] == 202  # what it read at load
+    assert len(stream_records(kinesis)) == 1
+    fresh = load_handler("ingest")  # a cold start without the variable: a bug of the deployment, a 500
+    assert fresh(event, LambdaContextStub.for_function("ingest"))["statusCode"] == 500
+
+
+def test_the_boto3_client_is_built_once_per_loaded_handler(aws, monkeypatch):
+    from ecomflow import aws as ecomflow_aws
+
+    built = []
+    real = ecomflow_aws.client
+    def counting(service, *args, **kwargs):
+        built.append(service)
+        return real(service, *args, **kwargs)
+
+    monkeypatch.setattr(ecomflow_aws, "client", counting)
+    module = load_lambda("query")
+    for _ in range(3):
+        module.handler(proxy_event("GET", "/invoices/536365"), LambdaContextStub.for_function("query"))
+    assert built == ["dynamodb"]
 
 
 def test_lambdas_do_not_import_pyspark():

@@ -39,3 +39,30 @@ def test_the_documented_id_patterns_are_the_contracts():
     assert contract.INVOICE_NO in patterns and contract.STOCK_CODE.replace("A-Z0-9", "A-Za-z0-9") in patterns
     customer = {yaml.safe_load(f'"{p}"') for p in patterns if "0-9]{1,20}" in p}
     assert customer == {contract.CUSTOMER_ID.replace("([0-9]{1,20})(?:", "[0-9]{1,20}(")}
+
+
+def _path_parameters(operation: dict, doc: dict) -> list[tuple[str, str]]:
+    found = []
+    for param in operation.get("parameters", []):
+        if "$ref" in param:
+            param = doc["components"]["parameters"][param["$ref"].rsplit("/", 1)[1]]
+        if param["in"] == "path":
+            found.append((param["name"], param["description"]))
+    return sorted(found)
+
+
+def test_the_typed_routes_declare_the_documented_path_parameters():
+    import json
+
+    from ecomflow.local.api_local import load_lambda
+
+    doc = document()
+    documented = {(method, path): _path_parameters(op, doc) for path, ops in doc["paths"].items()
+                  for method, op in ops.items()}
+    typed = {}
+    for name in ("ingest", "query"):
+        schema = json.loads(load_lambda(name).app.get_openapi_schema().model_dump_json(by_alias=True,
+                                                                                       exclude_none=True))
+        typed.update({(method, path): _path_parameters(op, schema) for path, ops in schema["paths"].items()
+                      for method, op in ops.items()})
+    assert typed == documented

@@ -54,7 +54,7 @@ def test_the_local_extra_holds_what_a_laptop_needs(metadata):
     local = {_name(r) for r in metadata["local"]}
     assert {"pyspark", "awsgluedataplanepython", "moto", "duckdb", "psycopg", "great-expectations"} <= local
     assert {_name(r) for r in metadata["glue"]} == {"great-expectations"}
-    assert {_name(r) for r in metadata["lambda"]} == {"aws-lambda-powertools"}
+    assert {_name(r) for r in metadata["lambda"]} == {"aws-lambda-powertools", "pydantic"}
 
 
 def test_the_lock_pins_every_extra_at_the_version_setup_names(metadata):

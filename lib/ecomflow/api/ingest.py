@@ -7,14 +7,20 @@ field would hold them (absent or null fields left out, keys in header order), wi
 InvoiceNo so an invoice's lines stay on one shard. The streaming job types and cleans them with
 the batch job's transforms, so a line gets the same `record_id` whichever way it came in.
 
-Validation here is structural only: the request is JSON or CSV of at most 500 records and 5 MiB
-(the PutRecords limits), each record has InvoiceNo, StockCode, Quantity, InvoiceDate, UnitPrice
-and Country, Quantity is a whole number, UnitPrice a decimal with at most 3 places, CustomerID
-digits. A request with a bad record is refused as a whole (400, naming each bad record), so a
-producer never has to work out which half of a request was taken. Rules of the data contract
-that need the job's settings (the date format, zero quantities, negative prices) are applied by
-the streaming job, which quarantines such lines with a reason, as the batch job does.
+Two steps. Reading the body is done by hand, as pydantic cannot: bytes, base64, the charset, byte
+order marks, the 5 MiB limit, and guards on the JSON text (nesting, number lengths, NaN, duplicate
+fields, lone surrogates) or the CSV header. Then both kinds of body are validated by one pydantic
+model, `IngestRequest`: 1 to 500 records (the PutRecords limits), each a `RawRecord` of the eight
+fields as strings (JSON numbers taken as written; unknown keys ignored), which must pass the data
+contract's field rules (`contract.field_problems`: InvoiceNo, StockCode, Quantity, InvoiceDate,
+UnitPrice and Country present, Quantity a whole number, UnitPrice a decimal with at most 3
+places, CustomerID digits, byte bounds). A request with a bad record is refused as a whole (400,
+naming each bad record), so a producer never has to work out which half of a request was taken.
+Rules of the data contract that need the job's settings (the date format, zero quantities,
+negative prices) are applied by the streaming job, which quarantines such lines with a reason, as
+the batch job does.
 
+Refusals are `InvalidRequestError`s, Powertools HTTP errors (`ecomflow.api.errors`).
 No pyspark here: this module runs inside the ingest Lambda.
 """
 
@@ -27,43 +33,83 @@ import csv
 import io
 import json
 import re
-from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 import time
-from typing import Any, Callable, Iterable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Callable, Iterable, Mapping
 
-from ecomflow.contract import RAW_FIELDS, REQUIRED_FIELDS, field_problems, raw_fields, record_json
-from ecomflow.errors import InvalidRequestError
+from aws_lambda_powertools.event_handler.exceptions import ServiceUnavailableError
+from aws_lambda_powertools.event_handler.request import Request
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictStr, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from ecomflow.api.errors import InvalidRequestError
+from ecomflow.contract import RAW_FIELDS, field_problems, raw_text, record_json
+from ecomflow.errors import DeliveryError, LimitError, SizeLimitError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
-from ecomflow.stores.kinesis import (
-    MAX_BYTES_PER_CALL,
-    MAX_RECORD_BYTES,
-    MAX_RECORDS_PER_CALL,
-    KinesisEntry,
-    PutStats,
-    put_records,
-)
-
+from ecomflow.stores.kinesis import MAX_BYTES_PER_CALL, MAX_RECORDS_PER_CALL, KinesisEntry, PutStats, put_records
 
 MAX_RECORDS = MAX_RECORDS_PER_CALL
 MAX_REQUEST_BYTES = MAX_BYTES_PER_CALL
 JSON_TYPES = ("application/json",)
 CSV_TYPES = ("text/csv", "application/csv")
+STREAM_UNAVAILABLE = "the stream is not accepting records right now; retry later"
 
 
+# --- the model both kinds of body are validated by -------------------------------------------------
 
-@dataclass(frozen=True)
-class RawRecord:
-    """One validated raw record: the eight raw fields as strings (None where absent)."""
+def _as_written(value: Any) -> Any:
+    """A JSON number as the text a CSV field would hold (`6`, `2.550`); anything else is left to the type."""
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return raw_text(value)
+    return value
 
-    fields: tuple[tuple[str, str | None], ...]
+
+# One raw field: a string, a JSON number as written, or absent/null. A boolean, object or array is refused.
+RawText = Annotated[StrictStr | None, BeforeValidator(_as_written)]
+
+
+class RawRecord(BaseModel):
+    """One raw record: the eight raw fields as strings (None where absent), valid by the data contract."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    InvoiceNo: RawText = None
+    StockCode: RawText = None
+    Description: RawText = None
+    Quantity: RawText = None
+    InvoiceDate: RawText = None
+    UnitPrice: RawText = None
+    CustomerID: RawText = None
+    Country: RawText = None
 
     @classmethod
     def of(cls, values: Mapping[str, str | None]) -> RawRecord:
-        return cls(tuple((name, values.get(name)) for name in RAW_FIELDS))
+        """A record of fields known to be raw strings, not validated (tests, benchmarks)."""
+        return cls.model_construct(**{name: values.get(name) for name in RAW_FIELDS})
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable(cls, data: Any) -> Any:
+        """Refuse what the body's reader found wrong with a record, before any field rule."""
+        if isinstance(data, CsvRow) and data.fields != len(RAW_FIELDS):
+            raise PydanticCustomError("csv_field_count", "has {fields} fields, expected {expected}",
+                                      {"fields": data.fields, "expected": len(RAW_FIELDS)})
+        if isinstance(data, _JsonObject) and data.problems:
+            raise PydanticCustomError("json_unreadable", "has a duplicate field or text that is not valid Unicode",
+                                      {"problems": data.problems})
+        return data
+
+    @model_validator(mode="after")
+    def _contract(self) -> RawRecord:
+        """The data contract's field rules (`contract.field_problems`), every problem named."""
+        problems = field_problems(self.as_dict())
+        if problems:
+            raise PydanticCustomError("data_contract", "breaks the data contract",
+                                      {"problems": problems, "invoice_no": self.InvoiceNo})
+        return self
 
     def as_dict(self) -> dict[str, str | None]:
-        return dict(self.fields)
+        return {name: getattr(self, name) for name in RAW_FIELDS}
 
     def to_json(self) -> str:
         """The record as it travels on the stream and is kept as `raw_line` when quarantined."""
@@ -71,15 +117,31 @@ class RawRecord:
 
     @property
     def partition_key(self) -> str:
-        return (self.as_dict()["InvoiceNo"] or "").strip()
+        return (self.InvoiceNo or "").strip()
 
     def to_entry(self) -> KinesisEntry:
         return KinesisEntry(data=self.to_json().encode("utf-8"), partition_key=self.partition_key)
 
 
-def record_errors(values: Mapping[str, str | None]) -> list[str]:
-    """What keeps one record's raw fields out of the stores (empty when it may be accepted): `contract.field_problems`."""
-    return field_problems(dict(values))
+class IngestRequest(BaseModel):
+    """A `POST /records` body: 1 to 500 raw records (JSON `{"records": [...]}`, or the rows of a CSV body)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    records: Annotated[list[RawRecord], Field(min_length=1, max_length=MAX_RECORDS)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _readable(cls, data: Any) -> Any:
+        if isinstance(data, _JsonObject) and "records" in data and data.problems:
+            raise PydanticCustomError("json_unreadable", "the JSON body {problem}", {"problem": data.problems[0]})
+        return data
+
+
+class Accepted(BaseModel):
+    """The answer to an accepted request (202)."""
+
+    accepted: int
 
 
 # --- the request body: bytes, charset, JSON or CSV -----------------------------------------------
@@ -234,13 +296,14 @@ def _json_depth_exceeds(text: str, limit: int) -> bool:
     return len(brackets.lstrip("]}")) > limit  # what is left reads "]]...[[": openers never closed
 
 
-def _json_records(text: str) -> list[Any]:
+def _json_document(text: str) -> Any:
+    """The JSON body decoded (objects as `_JsonObject`, numbers as int or Decimal), or a 400 saying why not."""
     if _json_depth_exceeds(text, MAX_JSON_DEPTH):
         raise InvalidRequestError(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels; records are "
                                        f'flat objects in {{"records": [...]}}')
     try:
-        document = json.loads(text, parse_float=_json_decimal, parse_int=_json_int, parse_constant=_json_constant,
-                              object_pairs_hook=_JsonObject.of)
+        return json.loads(text, parse_float=_json_decimal, parse_int=_json_int, parse_constant=_json_constant,
+                          object_pairs_hook=_JsonObject.of)
     except json.JSONDecodeError as exc:
         raise InvalidRequestError(400, f"the body is not valid JSON: {exc.msg} at line {exc.lineno} "
                                        f"column {exc.colno}") from None
@@ -248,23 +311,18 @@ def _json_records(text: str) -> list[Any]:
         raise InvalidRequestError(400, str(exc)) from None
     except RecursionError:  # the depth check keeps the parser far from this; kept so nothing can crash it
         raise InvalidRequestError(400, f"the JSON body nests deeper than {MAX_JSON_DEPTH} levels") from None
-    if not isinstance(document, dict) or "records" not in document:
-        raise InvalidRequestError(400, 'the JSON body must be an object {"records": [...]}')
-    if document.problems:
-        raise InvalidRequestError(400, f"the JSON body {document.problems[0]}")
-    records = document["records"]
-    if not isinstance(records, list):
-        raise InvalidRequestError(400, '"records" must be an array of objects')
-    return records
 
 
-def _refuse_unreadable(items: list[Any]) -> None:
-    """Refuse JSON records with a field twice or a lone surrogate, naming each (before any field rule)."""
-    unreadable = [{"record": index, "errors": item.problems} for index, item in enumerate(items)
-                  if isinstance(item, _JsonObject) and item.problems]
-    if unreadable:
-        raise InvalidRequestError(400, f"{len(unreadable)} of {len(items)} records have a duplicate field or "
-                                       f"text that is not valid Unicode; nothing was accepted", unreadable)
+class CsvRow(dict):
+    """One CSV row as a record's fields, with the physical line it starts on and how many fields it has."""
+
+    __slots__ = ("line", "fields")
+
+    @classmethod
+    def of(cls, line: int, row: list[str]) -> CsvRow:
+        record = cls(zip(RAW_FIELDS, row))
+        record.line, record.fields = line, len(row)
+        return record
 
 
 def _header_problem(header: list[str]) -> str:
@@ -275,7 +333,8 @@ def _header_problem(header: list[str]) -> str:
     return f"column {column} is {shown(got)}, expected {expected!r}"
 
 
-def _csv_records(text: str) -> list[Any]:
+def _csv_records(text: str) -> list[CsvRow]:
+    """The rows after a correct header (blank lines skipped), or a 400 for a body that does not parse."""
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
     try:
@@ -292,109 +351,141 @@ def _csv_records(text: str) -> list[Any]:
     if [h.lower() for h in header] != [f.lower() for f in RAW_FIELDS]:
         raise InvalidRequestError(400, f"the CSV header must be {','.join(RAW_FIELDS)}, got "
                                        f"{shown(','.join(header))}: {_header_problem(header)}")
-    records: list[Any] = []
-    for line_no, row in rows[1:]:
-        if len(row) != len(RAW_FIELDS):
-            records.append(_CsvRowError(line_no, len(row)))
-        else:
-            records.append(dict(zip(RAW_FIELDS, row)))
-    return records
-
-
-@dataclass(frozen=True)
-class _CsvRowError:
-    line: int
-    fields: int
+    return [CsvRow.of(line, row) for line, row in rows[1:]]
 
 
 def parse_records(body: str | bytes | None, content_type: str | None, is_base64: bool = False) -> list[RawRecord]:
     """Parse and validate a `POST /records` body into raw records, or refuse it; never raises anything else.
 
     Raises:
-        InvalidRequestError: 413 for more than 500 records, more than 5 MiB or a record over 1 MiB;
-            415 for a content type other than JSON or CSV or a charset other than utf-8 or
-            iso-8859-1; 400 for a body that does not decode or parse (bad base64, bytes not in the
-            charset, a NUL byte, JSON nested deeper than 32 levels, a number over 100 characters,
-            NaN, a duplicate field, a lone surrogate, a wrong CSV header) or any invalid record, with
-            `errors` naming each bad record by its index (0-based) and, for CSV, its line number.
+        InvalidRequestError: 413 for more than 500 records or more than 5 MiB; 415 for a content
+            type other than JSON or CSV or a charset other than utf-8 or iso-8859-1; 400 for a body
+            that does not decode or parse (bad base64, bytes not in the charset, a NUL byte, JSON
+            nested deeper than 32 levels, a number over 100 characters, NaN, a duplicate field, a
+            lone surrogate, a wrong CSV header) or any invalid record, with `errors` naming each bad
+            record by its index (0-based) and, for CSV, its line number.
     """
     data = request_bytes(body, is_base64)
     if len(data) > MAX_REQUEST_BYTES:
         raise InvalidRequestError(413, f"the body has {len(data)} bytes; at most {MAX_REQUEST_BYTES} "
                                        f"(5 MiB) are accepted per request")
     kind, charset = media_type(content_type)
-    if kind in JSON_TYPES or kind.endswith("+json"):
-        parse: Callable[[str], list[Any]] = _json_records
-    elif kind in CSV_TYPES:
-        parse = _csv_records
-    else:
+    is_csv = kind in CSV_TYPES
+    if not (is_csv or kind in JSON_TYPES or kind.endswith("+json")):
         raise InvalidRequestError(415, f"unsupported content type {shown(kind or '(none)')}: send application/json "
                                        f'{{"records": [...]}} or text/csv with the header {",".join(RAW_FIELDS)}')
     text = _decode(data, charset)
     if not text.strip():
         raise InvalidRequestError(400, 'the body is empty: send {"records": [...]} or a CSV header and rows')
-    items = parse(text)
-    if not items:
-        raise InvalidRequestError(400, "the request has no records")
-    if len(items) > MAX_RECORDS:
-        raise InvalidRequestError(413, f"the request has {len(items)} records; at most {MAX_RECORDS} are "
-                                       f"accepted per request")
-    _refuse_unreadable(items)
-    return validate_records(items, csv_lines=kind in CSV_TYPES)
+    document = {"records": _csv_records(text)} if is_csv else _json_document(text)
+    return validate_request(document, csv_lines=is_csv).records
 
 
-def validate_records(items: Iterable[Any], csv_lines: bool = False) -> list[RawRecord]:
-    """Validate decoded records; all or nothing.
+def request_records(request: Request) -> list[RawRecord]:
+    """The records of the current `POST /records` (a Powertools dependency: `Depends(request_records)`).
+
+    Powertools' own `Body()` cannot read this body: it decodes base64 as UTF-8 only, knows neither
+    CSV nor charsets, and parses JSON without the guards above. So the body is read here and
+    validated by the same model, `IngestRequest`.
+    """
+    event = request.resolved_event
+    return parse_records(event.body, event.headers.get("content-type"), event.is_base64_encoded)
+
+
+def validate_request(document: Any, csv_lines: bool = False) -> IngestRequest:
+    """A decoded body validated by `IngestRequest`; all or nothing.
 
     Raises:
-        InvalidRequestError: 400 naming each bad record, or 413 for a record over 1 MiB.
+        InvalidRequestError: 400 for a body of the wrong shape or naming each bad record; 413 for
+            more than 500 records.
     """
-    records: list[RawRecord] = []
-    errors: list[dict[str, Any]] = []
-    too_large: list[dict[str, Any]] = []
-    for index, item in enumerate(items):
-        where: dict[str, Any] = {"record": index}
+    try:
+        return IngestRequest.model_validate(document)
+    except ValidationError as exc:
+        records = document.get("records") if isinstance(document, dict) else None
+        total = len(records) if isinstance(records, list) else 0
+        raise _refusal(exc.errors(include_url=False, include_input=False), total, csv_lines) from None
+
+
+def _record_problems(error: dict[str, Any]) -> list[str]:
+    """What one pydantic error about one record says, in the words of the answer."""
+    kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
+    if kind in ("data_contract", "json_unreadable"):
+        return list(ctx["problems"])
+    if kind == "csv_field_count":
+        return [error["msg"]]
+    if len(loc) == 2:  # the record itself is not an object
+        return [f"must be an object with the fields {', '.join(RAW_FIELDS)}"]
+    if kind == "string_type":
+        return [f"{loc[2]} must be a string or a number"]
+    return [f"{'.'.join(map(str, loc[2:]))}: {error['msg']}"]  # not expected: pydantic's own words
+
+
+def _refusal(errors: list[dict[str, Any]], total: int, csv_lines: bool = False) -> InvalidRequestError:
+    """What `IngestRequest` refused, as the HTTP answer: the body's shape first, else every bad record.
+
+    Records the JSON reader found unreadable (a duplicate field, a lone surrogate) are named alone,
+    as no field rule applies to them; otherwise every bad record is named with all its problems.
+    """
+    for error in errors:
+        kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
+        if kind == "too_long":
+            return InvalidRequestError(413, f"the request has {ctx.get('actual_length', total)} records; at most "
+                                            f"{MAX_RECORDS} are accepted per request")
+        if kind == "too_short":
+            return InvalidRequestError(400, "the request has no records")
+        if kind == "json_unreadable" and loc == ():
+            return InvalidRequestError(400, f"the JSON body {ctx['problem']}")
+        if loc in ((), ("records",)) and kind in ("model_type", "missing"):
+            return InvalidRequestError(400, 'the JSON body must be an object {"records": [...]}')
+        if loc == ("records",):
+            return InvalidRequestError(400, '"records" must be an array of objects')
+        if len(loc) < 2:  # not expected: every other error is about one record
+            return InvalidRequestError(400, f"the request body is refused: {error['msg']}")
+    problems: dict[int, list[str]] = {}
+    invoice_nos: dict[int, str | None] = {}
+    for error in errors:
+        index = error["loc"][1]
+        problems.setdefault(index, []).extend(_record_problems(error))
+        if error["type"] == "data_contract":
+            invoice_nos[index] = error["ctx"]["invoice_no"]
+
+    def named(index: int) -> dict[str, Any]:
+        entry: dict[str, Any] = {"record": index}
         if csv_lines:
-            where["line"] = index + 2  # the header is line 1
-        if isinstance(item, _CsvRowError):
-            errors.append({**where, "errors": [f"has {item.fields} fields, expected {len(RAW_FIELDS)}"]})
-            continue
-        if not isinstance(item, dict):
-            errors.append({**where, "errors": [f"must be an object with the fields {', '.join(RAW_FIELDS)}"]})
-            continue
-        try:
-            values = raw_fields(item)
-        except TypeError:
-            bad = [k for k in RAW_FIELDS if isinstance(item.get(k), (bool, dict, list))]
-            errors.append({**where, "errors": [f"{k} must be a string or a number" for k in bad]})
-            continue
-        problems = record_errors(values)
-        if problems:
-            errors.append({**where, "invoice_no": values.get("InvoiceNo"), "errors": problems})
-            continue
-        record = RawRecord.of(values)
-        size = record.to_entry().size
-        if size > MAX_RECORD_BYTES:
-            too_large.append({**where, "errors": [f"is {size} bytes; at most {MAX_RECORD_BYTES} (1 MiB) per record"]})
-            continue
-        records.append(record)
-    if too_large:
-        raise InvalidRequestError(413, f"{len(too_large)} record(s) exceed the 1 MiB record limit", too_large + errors)
-    if errors:
-        total = len(records) + len(errors)
-        raise InvalidRequestError(400, f"{len(errors)} of {total} records are invalid; nothing was accepted",
-                                  errors)
-    return records
+            entry["line"] = index + 2  # the header is line 1
+        if index in invoice_nos:
+            entry["invoice_no"] = invoice_nos[index]
+        return {**entry, "errors": problems[index]}
+
+    unreadable = sorted({error["loc"][1] for error in errors if error["type"] == "json_unreadable"})
+    if unreadable:
+        return InvalidRequestError(400, f"{len(unreadable)} of {total} records have a duplicate field or text that "
+                                        f"is not valid Unicode; nothing was accepted", [named(i) for i in unreadable])
+    return InvalidRequestError(400, f"{len(problems)} of {total} records are invalid; nothing was accepted",
+                               [named(i) for i in sorted(problems)])
 
 
 def send_records(records: Iterable[RawRecord], stream_name: str, client: Any = None, *,
                  retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep) -> PutStats:
     """Put validated records on the stream, partition key InvoiceNo; failed entries are re-sent.
 
+    The store's errors become HTTP answers here: a record over Kinesis's 1 MiB is a 413, another
+    broken limit a 400 (neither happens to a record the contract accepts: its fields are bounded
+    far below), and a stream that keeps refusing records a 503.
+
     Raises:
-        DeliveryError: Kinesis kept refusing some records.
+        InvalidRequestError: 413 or 400 for a record that breaks a Kinesis limit.
+        ServiceUnavailableError: Kinesis kept refusing some records (503; the cause is chained).
     """
     if client is None:
         from ecomflow import aws
         client = aws.client("kinesis")
-    return put_records(client, stream_name, [r.to_entry() for r in records], retry=retry, sleep=sleep)
+    try:
+        return put_records(client, stream_name, [r.to_entry() for r in records], retry=retry, sleep=sleep)
+    except SizeLimitError as exc:
+        raise InvalidRequestError(413, str(exc)) from exc
+    except LimitError as exc:
+        raise InvalidRequestError(400, str(exc)) from exc
+    except DeliveryError as exc:
+        raise ServiceUnavailableError(STREAM_UNAVAILABLE) from exc

@@ -1,15 +1,24 @@
-"""Reading transactions back for the query API: id validation and JSON views of DynamoDB items.
+"""Reading transactions back for the query API: typed path parameters and JSON views of DynamoDB items.
+
+The routes' path parameters are typed (`InvoiceNoParam`, `StockCodeParam`, `CustomerIdParam`):
+Powertools' validation reads each as the contract holds it (URL-decoded, trimmed, a stock code
+upper-cased, a customer id as digits) or refuses it with a message naming the parameter, which
+the handler answers as a 400 (`ecomflow.api.errors.refusal`). An id that is well formed but not
+stored is Powertools' `NotFoundError` (404).
 
 No pyspark here: this module runs inside the query Lambda.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Annotated, Any, Mapping
 from urllib.parse import unquote
 
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.openapi.params import Path
+from pydantic import AfterValidator
+
 from ecomflow import contract
-from ecomflow.errors import InvalidRequestError
 from ecomflow.stores import dynamodb
 
 
@@ -19,31 +28,40 @@ def _path_value(raw: str) -> str:
 
 
 def invoice_no(raw: str) -> str:
-    """A path's invoice number, trimmed; InvalidRequestError (400) unless letters and digits."""
+    """A path's invoice number, trimmed; ValueError unless letters and digits."""
     value = _path_value(raw)
     if not contract.is_invoice_no(value):
-        raise InvalidRequestError(400, f"malformed invoice number {contract.shown(value)}: expected 1-32 ASCII letters and digits, "
-                                       f"e.g. 536365 or C536379")
+        raise ValueError(f"malformed invoice number {contract.shown(value)}: expected 1-32 ASCII letters and digits, "
+                         f"e.g. 536365 or C536379")
     return value
 
 
 def stock_code(raw: str) -> str:
-    """A path's stock code, trimmed and upper-cased as the curated data holds it; 400 when malformed."""
+    """A path's stock code, trimmed and upper-cased as the curated data holds it; ValueError when malformed."""
     value = _path_value(raw).upper()
     if not contract.is_stock_code(value):
-        raise InvalidRequestError(400, f"malformed stock code {contract.shown(value)}: expected letters, digits, spaces "
-                                       f"or _.-/ (at most 64), e.g. 85123A")
+        raise ValueError(f"malformed stock code {contract.shown(value)}: expected letters, digits, spaces "
+                         f"or _.-/ (at most 64), e.g. 85123A")
     return value
 
 
 def customer_id(raw: str) -> str:
-    """A path's customer id as digits (`17850.0` is `17850`); 400 when malformed."""
+    """A path's customer id as digits (`17850.0` is `17850`); ValueError when malformed."""
     value = _path_value(raw)
     digits = contract.customer_digits(value)
     if digits is None:
-        raise InvalidRequestError(400, f"malformed customer id {contract.shown(value)}: expected at most 20 digits, "
-                                       f"e.g. 17850")
+        raise ValueError(f"malformed customer id {contract.shown(value)}: expected at most 20 digits, "
+                         f"e.g. 17850")
     return digits
+
+
+# The routes' path parameters: validated (and normalised) by the functions above, through pydantic.
+InvoiceNoParam = Annotated[str, Path(description="Invoice number, letters and digits (C = cancellation, "
+                                                 "A = adjustment)", examples=["C536379"]), AfterValidator(invoice_no)]
+StockCodeParam = Annotated[str, Path(description="Stock code, case-insensitive (stored upper-case); letters, digits, "
+                                                 "spaces and _.-/", examples=["85123A"]), AfterValidator(stock_code)]
+CustomerIdParam = Annotated[str, Path(description="Customer id, digits (17850.0 is read as 17850)",
+                                      examples=["17850"]), AfterValidator(customer_id)]
 
 
 def _money(value: Any) -> str:
@@ -83,25 +101,25 @@ def summary_view(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def item_lines(client: Any, table: str, invoice: str, code: str) -> dict[str, Any] | None:
-    """Every line of (invoice, stock code), or None when there is none."""
+def item_lines(client: Any, table: str, invoice: str, code: str) -> dict[str, Any]:
+    """Every line of (invoice, stock code); NotFoundError when there is none."""
     items = dynamodb.item_lines(client, table, invoice, code)
     if not items:
-        return None
+        raise NotFoundError(f"invoice {invoice} has no line with stock code {code}")
     return {"invoice_no": invoice, "stock_code": code, "count": len(items), "lines": [line_view(i) for i in items]}
 
 
-def invoice(client: Any, table: str, invoice: str) -> dict[str, Any] | None:
-    """Every line of one invoice, or None when it is unknown."""
+def invoice(client: Any, table: str, invoice: str) -> dict[str, Any]:
+    """Every line of one invoice; NotFoundError when it is unknown."""
     items = dynamodb.invoice_lines(client, table, invoice)
     if not items:
-        return None
+        raise NotFoundError(f"invoice {invoice} not found")
     return {"invoice_no": invoice, "count": len(items), "lines": [line_view(i) for i in items]}
 
 
-def customer_invoices(client: Any, table: str, customer: str) -> dict[str, Any] | None:
-    """The invoice summaries of one customer, or None when there are none."""
+def customer_invoices(client: Any, table: str, customer: str) -> dict[str, Any]:
+    """The invoice summaries of one customer; NotFoundError when there are none."""
     items = dynamodb.customer_invoices(client, table, customer)
     if not items:
-        return None
+        raise NotFoundError(f"customer {customer} has no invoices")
     return {"customer_id": customer, "count": len(items), "invoices": [summary_view(i) for i in items]}

@@ -55,15 +55,24 @@ class LambdaContextStub:
         return 30_000
 
 
-def load_handler(name: str) -> Handler:
-    """The `handler` of `lambdas/<name>/app.py`, loaded as its own module (as Lambda would)."""
+def load_lambda(name: str) -> ModuleType:
+    """`lambdas/<name>/app.py` loaded as a module of its own, afresh (as a Lambda cold start would).
+
+    A handler module reads its configuration from the environment when it loads, so a fresh load
+    sees the environment of now; a loaded one keeps what it read.
+    """
     path = LAMBDAS / name / "app.py"
     spec = importlib.util.spec_from_file_location(f"ecomflow_lambda_{name}", path)
     if spec is None or spec.loader is None:
         raise FileNotFoundError(path)
     module: ModuleType = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.handler
+    return module
+
+
+def load_handler(name: str) -> Handler:
+    """The `handler` of `lambdas/<name>/app.py`, loaded afresh (`load_lambda`)."""
+    return load_lambda(name).handler
 
 
 def proxy_event(method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str | None = None,

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
-from ecomflow.errors import DeliveryError, InvalidRequestError
+from ecomflow.errors import DeliveryError, LimitError, SizeLimitError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -40,12 +40,14 @@ class KinesisEntry:
         return len(self.data) + len(self.partition_key.encode("utf-8"))
 
     def check(self) -> None:
-        """Raise InvalidRequestError (413/400) when the entry breaks a per-record limit."""
+        """Raise LimitError (SizeLimitError for the size) when the entry breaks a per-record limit."""
         if not 1 <= len(self.partition_key) <= MAX_PARTITION_KEY_CHARS:
-            raise InvalidRequestError(400, f"partition key must be 1 to {MAX_PARTITION_KEY_CHARS} characters")
+            raise LimitError(f"partition key must be 1 to {MAX_PARTITION_KEY_CHARS} characters",
+                             limit="MAX_PARTITION_KEY_CHARS", maximum=MAX_PARTITION_KEY_CHARS,
+                             actual=len(self.partition_key))
         if self.size > MAX_RECORD_BYTES:
-            raise InvalidRequestError(413, f"record of {self.size} bytes exceeds the Kinesis limit of "
-                                           f"{MAX_RECORD_BYTES} bytes")
+            raise SizeLimitError(f"record of {self.size} bytes exceeds the Kinesis limit of {MAX_RECORD_BYTES} bytes",
+                                 limit="MAX_RECORD_BYTES", maximum=MAX_RECORD_BYTES, actual=self.size)
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,8 @@ def put_records(client: Any, stream_name: str, entries: Iterable[KinesisEntry], 
     """Put every entry into `stream_name`, chunked to the PutRecords limits.
 
     Raises:
-        InvalidRequestError: an entry is larger than 1 MiB or has an unusable partition key
-            (checked for all entries before anything is sent).
+        SizeLimitError: an entry is larger than 1 MiB; LimitError: an entry has an unusable
+            partition key (both checked for all entries before anything is sent).
         DeliveryError: some entries were still failing after `retry.max_attempts` attempts.
     """
     chunks = list(chunk_entries(entries))  # validates every entry before the first call
