@@ -10,9 +10,9 @@ from __future__ import annotations
 import difflib
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Sequence
+from datetime import UTC, date, datetime, time, timedelta
 
 from ecomflow import contract
 from ecomflow.errors import ConfigError
@@ -308,7 +308,7 @@ def parse_plausibility_limits(args: dict[str, str]) -> PlausibilityLimits:
         max_invoice_date=parse_date_bound("max_invoice_date", args.get("max_invoice_date"),
                                           DEFAULT_MAX_INVOICE_DATE),
     )
-    earliest, latest = limits.invoice_window(datetime.now(timezone.utc))
+    earliest, latest = limits.invoice_window(datetime.now(UTC))
     if earliest >= latest:
         raise ConfigError(f"--min_invoice_date {limits.min_invoice_date} is not before "
                           f"--max_invoice_date {limits.max_invoice_date}")

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ecomflow import config
-
 from ecomflow.spark import schemas
+
 ROOT = Path(__file__).resolve().parents[2]
 
 

@@ -24,7 +24,7 @@ def refused(body, content_type="application/json", **kwargs) -> InvalidRequestEr
 
 
 def test_raw_fields_mirror_the_schema():
-    from ecomflow.spark.schemas import RAW_FIELDS
+    from ecomflow.contract import RAW_FIELDS
 
     assert ingest.RAW_FIELDS == RAW_FIELDS
 
@@ -116,8 +116,8 @@ def test_bad_base64_is_400():
 def test_stream_records_are_read_as_raw_strings_numbers_as_written():
     data = b'{"InvoiceNo": "536365", "Quantity": 6, "UnitPrice": 2.550}'
     *fields, text = contract.decode_stream_record(data)
-    assert dict(zip(ingest.RAW_FIELDS, fields)) == {**dict.fromkeys(ingest.RAW_FIELDS), "InvoiceNo": "536365", "Quantity": "6",
-                                             "UnitPrice": "2.550"}
+    assert dict(zip(ingest.RAW_FIELDS, fields, strict=True)) == {
+        **dict.fromkeys(ingest.RAW_FIELDS), "InvoiceNo": "536365", "Quantity": "6", "UnitPrice": "2.550"}
     assert text == data.decode()
 
 
@@ -180,7 +180,8 @@ def test_float_beyond_decimal_range_is_400():
 
 @pytest.mark.parametrize("constant", ["NaN", "Infinity", "-Infinity"])
 def test_nan_and_infinity_are_400(constant):
-    assert f"has {constant}, which is not a JSON number" in refused(records_json(f'{{"UnitPrice": {constant}}}')).message
+    answer = refused(records_json(f'{{"UnitPrice": {constant}}}'))
+    assert f"has {constant}, which is not a JSON number" in answer.message
 
 
 @pytest.mark.parametrize("charset", ["undefined", "bogus", "x" * 10_000, '"'])
@@ -196,7 +197,8 @@ def test_charsets_python_knows_but_the_api_does_not_allow_are_415(charset):
 
 @pytest.mark.parametrize("charset", ["UTF8", "Latin1", '"ISO-8859-1"', "us-ascii"])
 def test_charset_aliases_are_read(charset):
-    (record,) = ingest.parse_records(json.dumps({"records": [GOOD]}).encode("ascii"), f"application/json; charset={charset}")
+    (record,) = ingest.parse_records(json.dumps({"records": [GOOD]}).encode("ascii"),
+                                     f"application/json; charset={charset}")
     assert record.as_dict() == GOOD
 
 
@@ -208,7 +210,8 @@ def test_lone_surrogate_in_a_value_is_400_naming_the_field():
 
 def test_lone_surrogate_in_a_field_name_is_400():
     error = refused(records_json('{"Invoice\\udc00No": "536365"}'))
-    assert error.errors[0]["errors"] == ["has a field name with a lone surrogate, not valid Unicode: 'Invoice\\udc00No'"]
+    assert error.errors[0]["errors"] == [
+        "has a field name with a lone surrogate, not valid Unicode: 'Invoice\\udc00No'"]
 
 
 def test_lone_surrogate_in_a_text_body_is_400():
@@ -228,8 +231,8 @@ def test_invalid_utf8_is_400_naming_the_byte():
 
 
 def test_utf8_byte_order_mark_is_dropped():
-    (record,) = ingest.parse_records(b"\xef\xbb\xbf" + f"{CSV_HEADER}\n536365,85123A,X,6,12/1/2010 8:26,2.55,,UK\n".encode(),
-                                     "text/csv")
+    (record,) = ingest.parse_records(
+        b"\xef\xbb\xbf" + f"{CSV_HEADER}\n536365,85123A,X,6,12/1/2010 8:26,2.55,,UK\n".encode(), "text/csv")
     assert record.as_dict()["InvoiceNo"] == "536365"
 
 
@@ -239,7 +242,8 @@ def test_utf8_byte_order_mark_on_a_latin1_body_is_400():
 
 
 def test_two_utf8_byte_order_marks_are_400():
-    assert "two UTF-8 byte order marks" in refused(b"\xef\xbb\xbf" * 2 + json.dumps({"records": [GOOD]}).encode()).message
+    twice = refused(b"\xef\xbb\xbf" * 2 + json.dumps({"records": [GOOD]}).encode())
+    assert "two UTF-8 byte order marks" in twice.message
 
 
 @pytest.mark.parametrize("codec", ["utf-16", "utf-32"])
@@ -430,7 +434,7 @@ def test_unreadable_records_are_named_alone_before_any_field_rule():
 def test_csv_rows_are_validated_by_the_same_model_as_json():
     row = "536365,85123A,X,six,12/1/2010 8:26,2.55,,UK"
     from_csv = refused(f"{CSV_HEADER}\n{row}\n", "text/csv")
-    from_json = refused(json.dumps({"records": [dict(zip(ingest.RAW_FIELDS, row.split(",")))]}))
+    from_json = refused(json.dumps({"records": [dict(zip(ingest.RAW_FIELDS, row.split(","), strict=True))]}))
     assert from_csv.errors == [{**from_json.errors[0], "line": 2}]
     assert from_csv.errors[0]["errors"] == ["Quantity 'six' is not a whole number"]
 

@@ -124,8 +124,8 @@ def test_unknown_routes_stay_404_beside_the_500_handler(aws):
 
 FUZZ_SEEDS = (
     (json.dumps({"records": [GOOD, {**GOOD, "Quantity": 6, "UnitPrice": 2.55}]}).encode(), "application/json"),
-    ("InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n"
-     '536365,85123A,"HEART, ""RED""",6,12/1/2010 8:26,2.55,17850,United Kingdom\r\n'.encode(), "text/csv"),
+    (b"InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country\r\n"
+     b'536365,85123A,"HEART, ""RED""",6,12/1/2010 8:26,2.55,17850,United Kingdom\r\n', "text/csv"),
 )
 FUZZ_PIECES = (b"\x00", b"\xff", b"\xef\xbb\xbf", b"\xfe\xff", b'"', b"\\", b"\\ud800", b"\\udc00", b"[" * 40,
                b"{" * 40, b"]}", b",", b"\r\n", b"\n", b'""', b"9" * 5000, b"1e99999999999999999999", b"NaN",
@@ -216,7 +216,8 @@ def test_local_api_refuses_a_content_length_that_is_not_a_number(local_api):
 
 
 def test_local_api_refuses_a_content_length_of_5000_digits_unread(local_api):
-    got_status, got = http_post(local_api.url, b"{}", {"Content-Type": "application/json", "Content-Length": "9" * 5000})
+    got_status, got = http_post(local_api.url, b"{}",
+                                {"Content-Type": "application/json", "Content-Length": "9" * 5000})
     assert got_status == 413 and "API Gateway's limit" in got["message"]
 
 
@@ -244,7 +245,7 @@ def test_get_item_lines_returns_every_line_of_the_pair(aws):
     seed_lines(aws[1])
     status, body = call("query", "GET", "/invoices/C536379/items/d")
     assert status == 200 and body["count"] == 2
-    assert sorted(l["quantity"] for l in body["lines"]) == [-2, -1]
+    assert sorted(line["quantity"] for line in body["lines"]) == [-2, -1]
     assert body["lines"][0]["unit_price"] == "27.500"
 
 

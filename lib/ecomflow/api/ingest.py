@@ -34,8 +34,9 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Annotated, Any, Callable, Iterable, Mapping
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler.exceptions import ServiceUnavailableError
 from aws_lambda_powertools.event_handler.request import Request
@@ -85,7 +86,7 @@ class RawRecord(BaseModel):
     @classmethod
     def of(cls, values: Mapping[str, str | None]) -> RawRecord:
         """A record of fields known to be raw strings, not validated (tests, benchmarks)."""
-        return cls.model_construct(**{name: values.get(name) for name in RAW_FIELDS})
+        return cls.model_construct(None, **{name: values.get(name) for name in RAW_FIELDS})
 
     @model_validator(mode="before")
     @classmethod
@@ -239,6 +240,7 @@ class _JsonObject(dict):
     """A decoded JSON object that remembers what is wrong with its members (duplicates, lone surrogates)."""
 
     __slots__ = ("problems",)
+    problems: list[str]
 
     @classmethod
     def of(cls, pairs: list[tuple[str, Any]]) -> _JsonObject:
@@ -317,10 +319,12 @@ class CsvRow(dict):
     """One CSV row as a record's fields, with the physical line it starts on and how many fields it has."""
 
     __slots__ = ("line", "fields")
+    line: int
+    fields: int
 
     @classmethod
     def of(cls, line: int, row: list[str]) -> CsvRow:
-        record = cls(zip(RAW_FIELDS, row))
+        record = cls(zip(RAW_FIELDS, row, strict=False))  # a short or long row is counted, then refused
         record.line, record.fields = line, len(row)
         return record
 
@@ -328,7 +332,7 @@ class CsvRow(dict):
 def _header_problem(header: list[str]) -> str:
     if len(header) != len(RAW_FIELDS):
         return f"it has {len(header)} columns, not {len(RAW_FIELDS)}"
-    column, got, expected = next((i, h, f) for i, (h, f) in enumerate(zip(header, RAW_FIELDS), start=1)
+    column, got, expected = next((i, h, f) for i, (h, f) in enumerate(zip(header, RAW_FIELDS, strict=True), start=1)
                                  if h.lower() != f.lower())
     return f"column {column} is {shown(got)}, expected {expected!r}"
 
@@ -389,7 +393,7 @@ def request_records(request: Request) -> list[RawRecord]:
     validated by the same model, `IngestRequest`.
     """
     event = request.resolved_event
-    return parse_records(event.body, event.headers.get("content-type"), event.is_base64_encoded)
+    return parse_records(event.body, event.headers.get("content-type"), bool(event.is_base64_encoded))
 
 
 def validate_request(document: Any, csv_lines: bool = False) -> IngestRequest:
@@ -407,7 +411,7 @@ def validate_request(document: Any, csv_lines: bool = False) -> IngestRequest:
         raise _refusal(exc.errors(include_url=False, include_input=False), total, csv_lines) from None
 
 
-def _record_problems(error: dict[str, Any]) -> list[str]:
+def _record_problems(error: Mapping[str, Any]) -> list[str]:
     """What one pydantic error about one record says, in the words of the answer."""
     kind, loc, ctx = error["type"], error["loc"], error.get("ctx") or {}
     if kind in ("data_contract", "json_unreadable"):
@@ -421,7 +425,7 @@ def _record_problems(error: dict[str, Any]) -> list[str]:
     return [f"{'.'.join(map(str, loc[2:]))}: {error['msg']}"]  # not expected: pydantic's own words
 
 
-def _refusal(errors: list[dict[str, Any]], total: int, csv_lines: bool = False) -> InvalidRequestError:
+def _refusal(errors: Sequence[Mapping[str, Any]], total: int, csv_lines: bool = False) -> InvalidRequestError:
     """What `IngestRequest` refused, as the HTTP answer: the body's shape first, else every bad record.
 
     Records the JSON reader found unreadable (a duplicate field, a lone surrogate) are named alone,

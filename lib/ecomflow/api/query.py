@@ -11,7 +11,8 @@ No pyspark here: this module runs inside the query Lambda.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Mapping
+from collections.abc import Mapping
+from typing import Annotated, Any
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError

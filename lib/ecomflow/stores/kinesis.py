@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any
 
 from ecomflow.errors import DeliveryError, LimitError, SizeLimitError
 from ecomflow.retry import DEFAULT_RETRY, RetryPolicy
@@ -89,7 +90,7 @@ def _put_chunk(client: Any, stream_name: str, chunk: Sequence[KinesisEntry], ret
         if not response.get("FailedRecordCount"):
             return calls, retried
         results = response["Records"]
-        failed = [entry for entry, result in zip(pending, results) if result.get("ErrorCode")]
+        failed = [entry for entry, result in zip(pending, results, strict=True) if result.get("ErrorCode")]
         codes = sorted({r["ErrorCode"] for r in results if r.get("ErrorCode")})
         log.warning("put_records: %d of %d entries failed (%s), attempt %d of %d", len(failed), len(pending),
                     ", ".join(codes), attempt, retry.max_attempts)
