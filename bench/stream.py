@@ -49,10 +49,11 @@ BATCH = 500  # records a request: the Kinesis PutRecords limit the API enforces
 
 
 def load_records(source: Path, count: int) -> list[dict[str, str]]:
-    from ecomflow.devtools.replay import read_rows
+    from ecomflow.devtools.replay import read_lines, split_line
 
     records = []
-    for _, record in read_rows(source):
+    for line in read_lines(source):
+        record, _ = split_line(line.text)
         if record is not None:
             records.append(record)
         if len(records) == count:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from ecomflow.cli.main import EXIT_GATE_FAILED
+from ecomflow.app.entry import EXIT_GATE_FAILED
 from ecomflow.cli.main import main as cli_main
 from ecomflow.contract import RAW_HEADER
 

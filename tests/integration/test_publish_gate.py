@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 
 from ecomflow import aws
 from ecomflow.app import batch_job
-from ecomflow.cli.main import EXIT_GATE_FAILED
+from ecomflow.app.entry import EXIT_GATE_FAILED
 from ecomflow.cli.main import main as cli_main
 from ecomflow.stores.lake import HadoopFs
 

@@ -16,7 +16,7 @@ Profiled while the streaming benchmark ran, these two took about half of the ser
 (docs/benchmarks-streaming.md). The patches below give the same answers from the same data
 structures: the last key of the shard's ordered dict, and for a Query of the table (not of an
 index) only the items under its partition key, in the order `all_items` gives them. Everything
-else is moto's own code. `tests/unit/test_moto_server.py` checks that patched and unpatched moto
+else is moto's own code. `tests/unit/local/test_moto_server.py` checks that patched and unpatched moto
 answer alike.
 """
 

@@ -97,7 +97,7 @@ def test_settings_from_env_reads_variables_and_overrides_win(tmp_path):
 def test_settings_default_to_the_repo_state_folder_and_redshift_port():
     settings = StackSettings.from_env({})
 
-    assert settings.state_dir == Path(__file__).resolve().parents[2] / ".state" / "local"
+    assert settings.state_dir == Path(__file__).resolve().parents[3] / ".state" / "local"
     assert (settings.moto_port, settings.pg_port, settings.region) == (5055, 5439, "us-east-1")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-JOBS = sorted((Path(__file__).resolve().parents[2] / "jobs").glob("*.py"))
+JOBS = sorted((Path(__file__).resolve().parents[3] / "jobs").glob("*.py"))
 
 
 @pytest.mark.parametrize("path", JOBS, ids=[p.stem for p in JOBS])

@@ -391,7 +391,7 @@ def test_lambdas_do_not_import_pyspark():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     code = ("import importlib.util, sys\n"
             "for n in ('ingest', 'query'):\n"
             "    s = importlib.util.spec_from_file_location(n, f'lambdas/{n}/app.py')\n"

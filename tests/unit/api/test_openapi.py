@@ -10,7 +10,7 @@ from openapi_spec_validator import validate
 
 from ecomflow.local.api_local import load_handler  # noqa: F401 - the handlers load
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def document() -> dict:
