@@ -17,6 +17,7 @@ from urllib.parse import unquote, urlsplit
 
 from ecomflow.errors import ConfigError, EnvironmentMissingError, PublishError
 from ecomflow.spark.schemas import CURATED_SCHEMA
+from ecomflow.stores.lake import read_parquet_partitions
 from ecomflow.stores.redshift import FACT_TABLE, SALES_COLUMNS, RedshiftTarget, UpsertResult, merge_sql
 
 if TYPE_CHECKING:
@@ -125,8 +126,7 @@ class PostgresTarget(RedshiftTarget):
                           partitions: Sequence[str]) -> UpsertResult:
         if not partitions:
             return UpsertResult((), 0)
-        df = (spark.read.schema(CURATED_SCHEMA).option("basePath", curated_uri)
-              .parquet(*[f"{curated_uri}/{p}" for p in partitions]))
+        df = read_parquet_partitions(spark, curated_uri, partitions, CURATED_SCHEMA)
         merged = self.upsert_frame(df)
         log.info("PostgreSQL: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
         return UpsertResult(tuple(partitions), merged)

@@ -422,10 +422,8 @@ def read_staged_curated(spark: SparkSession, staged: lake.StagedTable) -> DataFr
     The gate must see what was written: reading with the contract schema would make the schema
     checks vacuous.
     """
-    if not staged.partitions:
-        return lake.read_partitions(spark, staged, CURATED_SCHEMA)
-    return spark.read.option("basePath", staged.staged_uri).parquet(
-        *[f"{staged.staged_uri}/{p}" for p in staged.partitions])
+    schema = None if staged.partitions else CURATED_SCHEMA  # nothing staged: an empty frame of the contract
+    return lake.read_parquet_partitions(spark, staged.staged_uri, staged.partitions, schema)
 
 
 class QualityGate:

@@ -86,6 +86,23 @@ def _partition_order(rel: str) -> tuple[str, ...]:
     return tuple(part.partition("=")[2].zfill(12) for part in rel.split("/"))
 
 
+def read_parquet_partitions(spark: SparkSession, base_uri: str, partitions: Sequence[str],
+                            schema: T.StructType | None = None) -> DataFrame:
+    """The rows of some partitions (`year=2011/month=1`, ...) of the table at `base_uri`, partition columns included.
+
+    With `schema`, read as that schema; without, as the files hold it (the gate's view). No
+    partitions: an empty frame of `schema`.
+    """
+    if not partitions:
+        if schema is None:
+            raise ValueError("no partitions to read and no schema to give the empty result")
+        return spark.createDataFrame([], schema)
+    reader = spark.read.option("basePath", base_uri)
+    if schema is not None:
+        reader = reader.schema(schema)
+    return reader.parquet(*[f"{base_uri}/{p}" for p in partitions])
+
+
 def stage_merge(spark: SparkSession, new_rows: DataFrame, published_uri: str, staged_uri: str,
                 key: str, partitions: Sequence[str], schema: T.StructType) -> StagedTable:
     """Stage every partition `new_rows` touches, merged with its published rows, at `staged_uri`.
@@ -108,8 +125,7 @@ def stage_merge(spark: SparkSession, new_rows: DataFrame, published_uri: str, st
     overlapping = [p for p in touched if fs.exists(f"{published_uri}/{p}")]
     if overlapping:
         def read(base: str) -> DataFrame:
-            return (spark.read.schema(schema).option("basePath", base)
-                    .parquet(*[f"{base}/{p}" for p in overlapping]).select(*columns))
+            return read_parquet_partitions(spark, base, overlapping, schema).select(*columns)
 
         published = read(published_uri)
         merged = published.unionByName(read(written_uri).join(published.select(key), on=key, how="left_anti"))
@@ -139,9 +155,4 @@ def read_partitions(spark: SparkSession, staged: StagedTable, schema: T.StructTy
                     published: bool = False) -> DataFrame:
     """Read the rows of the touched partitions, staged (default) or published."""
     base = staged.published_uri if published else staged.staged_uri
-    if not staged.partitions:
-        return spark.createDataFrame([], schema)
-    return (
-        spark.read.schema(schema).option("basePath", base)
-        .parquet(*[f"{base}/{p}" for p in staged.partitions])
-    )
+    return read_parquet_partitions(spark, base, staged.partitions, schema)

@@ -38,7 +38,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from ecomflow.stores.lake import HadoopFs, partition_path
+from ecomflow.stores.lake import HadoopFs, partition_path, read_parquet_partitions
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +82,7 @@ def new_rows(spark: SparkSession, rows: DataFrame, table_uri: str, key: str, par
     existing = [p for p in touched if fs.exists(f"{table_uri}/{p}")]
     if not existing:
         return rows, touched
-    published_keys = (
-        spark.read.schema(schema).option("basePath", table_uri)
-        .parquet(*[f"{table_uri}/{p}" for p in existing]).select(key)
-    )
+    published_keys = read_parquet_partitions(spark, table_uri, existing, schema).select(key)
     return rows.join(published_keys, on=key, how="left_anti"), touched
 
 
