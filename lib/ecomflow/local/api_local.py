@@ -3,8 +3,13 @@
 moto cannot invoke Lambda without Docker, so this adapter plays API Gateway's REST proxy
 integration: it turns each HTTP request into the proxy event API Gateway would send
 (`proxy_event`), calls the handler of `lambdas/<name>/app.py` with a Lambda context, and turns the
-returned proxy response back into HTTP. Routing follows API Gateway's resources: `/records` goes
-to the ingest Lambda, `/invoices/...` and `/customers/...` to the query Lambda.
+returned proxy response back into HTTP. Routing follows the methods of cloudformation/api.yaml:
+`POST /records` goes to the ingest Lambda, the three GETs to the query Lambda, anything else is
+API Gateway's 403 `Missing Authentication Token`. Each method sits behind the authorizer, by
+default API Gateway's Cognito user pool authorizer over the local stack's pools
+(`ecomflow.local.cognito_local`): a request without a valid token gets its 401 or 403 and no
+Lambda runs; a valid one reaches the Lambda with the token's claims in
+`requestContext.authorizer.claims`.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import base64
 import importlib.util
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -104,6 +110,20 @@ def load_handler(name: str) -> Handler:
     return load_lambda(name).handler
 
 
+def load_handlers(environment: Mapping[str, str]) -> dict[str, Handler]:
+    """Both handlers, loaded with `environment` added to os.environ (as CloudFormation sets it); then put back."""
+    previous = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
+    try:
+        return {name: load_handler(name) for name in ("ingest", "query")}
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def proxy_event(method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str | None = None,
                 query: dict[str, list[str]] | None = None,
                 claims: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -158,11 +178,20 @@ def _proxy_answer(status: int, message: str) -> dict[str, Any]:
 
 
 class LocalApi:
-    """The two handlers behind one local HTTP server, each method behind `authorizer` (as API Gateway's)."""
+    """The two handlers behind one local HTTP server, each method behind `authorizer` (as API Gateway's).
+
+    Without an authorizer, the Cognito authorizer of the local stack's pools (created if missing;
+    the local stack must run), and the handlers are loaded knowing those pools.
+    """
 
     def __init__(self, handlers: dict[str, Handler] | None = None, authorizer: Authorizer | None = None) -> None:
-        self.handlers = handlers or {name: load_handler(name) for name in ("ingest", "query")}
-        self.authorizer = authorizer
+        environment: dict[str, str] = {}
+        if authorizer is None:
+            from ecomflow.local.cognito_local import local_access
+
+            authorizer, environment = local_access()
+        self.handlers = handlers or load_handlers(environment)
+        self.authorizer: Authorizer = authorizer
 
     def invoke(self, method: str, path: str, headers: dict[str, str], body: bytes | None,
                query: dict[str, list[str]]) -> dict[str, Any]:
@@ -170,12 +199,10 @@ class LocalApi:
         if found is None:  # API Gateway's answer to a method or resource the API does not define
             return _proxy_answer(403, "Missing Authentication Token")
         resource, parameters = found
-        claims = None
-        if self.authorizer is not None:
-            try:
-                claims = self.authorizer(method.upper(), resource, headers)
-            except GatewayRefusal as refusal:
-                return _proxy_answer(refusal.status, refusal.message)
+        try:
+            claims = self.authorizer(method.upper(), resource, headers)
+        except GatewayRefusal as refusal:
+            return _proxy_answer(refusal.status, refusal.message)
         event = proxy_event(method, path, headers, body, query, claims=claims)
         event["resource"] = event["requestContext"]["resourcePath"] = resource
         event["pathParameters"] = parameters
