@@ -3,8 +3,7 @@
 Three roles (ecomflow.api.access), each kept where Cognito can vouch for it:
 
 - analyst: a user of the staff pool (username: their e-mail) in the group `analysts`. Cognito
-  e-mails a temporary password; the first sign-in sets a new one and a TOTP authenticator
-  (the staff pool requires MFA).
+  e-mails a temporary password; the first sign-in sets a new one.
 - customer: a user of the customer pool named `customer-<CustomerID>` (fixed for good) in the
   group `customers`, signing in with their e-mail (an alias).
 - producer: a machine, an app client `producer-<name>` of the staff pool with a secret, allowed the
