@@ -22,7 +22,7 @@ from joserfc.jwk import RSAKey
 from ecomflow import aws
 from ecomflow.api.access import Role
 from ecomflow.devtools.stream_demo import lambda_environment
-from ecomflow.devtools.users import local_token
+from ecomflow.devtools.users import local_token, sign_in
 from ecomflow.local import cognito_local
 from ecomflow.local.api_local import start_api
 from ecomflow.local.localstack import create_stream_resources
@@ -228,10 +228,20 @@ def test_a_token_of_another_app_client_of_our_pool_is_401(api, tokens):
                                             ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]
     cognito.admin_set_user_password(UserPoolId=pools.staff_pool_id, Username="analyst@ecomflow.local",
                                     Password="Passw0rd!Passw0rd", Permanent=True)
-    token = cognito.initiate_auth(ClientId=other["ClientId"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={
-        "USERNAME": "analyst@ecomflow.local", "PASSWORD": "Passw0rd!Passw0rd"})["AuthenticationResult"]["AccessToken"]
+    token = sign_in(cognito, pools.staff_pool_id, other["ClientId"], "analyst@ecomflow.local",
+                    "Passw0rd!Passw0rd")["AccessToken"]  # password and TOTP code, as through our app
     assert payload(token)["client_id"] == other["ClientId"]
     assert send(api, "GET", "/invoices/536365", token) == (401, {"statusCode": 401, "message": "Unauthorized"})
+
+
+def test_staff_sign_in_asks_for_a_totp_code(api, tokens):
+    cognito = aws.client("cognito-idp")
+    pools = cognito_local.ensure_pools()
+    cognito.admin_set_user_password(UserPoolId=pools.staff_pool_id, Username="analyst@ecomflow.local",
+                                    Password="Passw0rd!Passw0rd", Permanent=True)
+    answer = cognito.initiate_auth(ClientId=pools.staff_app_client, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={
+        "USERNAME": "analyst@ecomflow.local", "PASSWORD": "Passw0rd!Passw0rd"})
+    assert answer["ChallengeName"] == "SOFTWARE_TOKEN_MFA" and "AuthenticationResult" not in answer
 
 
 def test_a_person_in_no_group_is_403(api):

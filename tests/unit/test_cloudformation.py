@@ -366,6 +366,29 @@ def test_producers_are_machines_with_the_write_scope_and_people_never_get_it(dis
         assert "AllowedOAuthScopes" not in client["Properties"]
 
 
+def test_staff_need_mfa_and_customers_may_add_it(dist: Path) -> None:
+    pools = resources_of_type(template(dist, "api.yaml"), "AWS::Cognito::UserPool")
+    staff, customers = pools["StaffUserPool"]["Properties"], pools["CustomerUserPool"]["Properties"]
+    assert (staff["MfaConfiguration"], staff["EnabledMfas"]) == ("ON", ["SOFTWARE_TOKEN_MFA"])
+    assert customers["MfaConfiguration"] == "OPTIONAL"
+    for pool in (staff, customers):  # no sign-up path: people are provisioned
+        assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+
+
+def test_waf_limits_each_client_and_each_ip_on_the_stage(dist: Path) -> None:
+    tpl = template(dist, "api.yaml")
+    (acl,) = resources_of_type(tpl, "AWS::WAFv2::WebACL").values()
+    rates = {rule["Name"]: rule["Statement"]["RateBasedStatement"] for rule in acl["Properties"]["Rules"]
+             if "RateBasedStatement" in rule["Statement"]}
+    assert rates["rate-per-client"]["CustomKeys"][0]["Header"]["Name"] == "authorization"
+    assert rates["rate-per-client"]["Limit"] == {"Ref": "RateLimitPerClient"}
+    assert rates["rate-per-ip"]["AggregateKeyType"] == "IP"
+    (association,) = resources_of_type(tpl, "AWS::WAFv2::WebACLAssociation").values()
+    assert "/restapis/${Api}/stages/${ApiStage}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    (logging,) = resources_of_type(tpl, "AWS::WAFv2::LoggingConfiguration").values()
+    assert logging["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
+
+
 def test_the_authorizers_refusals_keep_the_lambdas_body_shape(dist: Path) -> None:
     responses = {r["Properties"]["ResponseType"]: r["Properties"]
                  for r in resources_of_type(template(dist, "api.yaml"), "AWS::ApiGateway::GatewayResponse").values()}

@@ -42,3 +42,11 @@ def test_user_pool_id_is_the_pool_of_the_role_given(role, expected):
 
     args = build_parser().parse_args(["users", "list", role, "--user-pool-id", "p1"])
     assert _pools(args) == expected
+
+
+@pytest.mark.parametrize(("at", "code"), [(59, "287082"), (1111111109, "081804"), (2000000000, "279037")])
+def test_totp_codes_are_rfc_6238s(at, code):
+    from ecomflow.devtools.users import totp_code
+
+    # RFC 6238 appendix B's SHA-1 secret, as an authenticator app holds it (base32), last 6 digits
+    assert totp_code("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ", at=at) == code

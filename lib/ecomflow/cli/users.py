@@ -1,6 +1,6 @@
 """The access commands of the `ecomflow` CLI: `users add|list|remove` and `token` (ecomflow.devtools.users).
 
-    ecomflow users add analyst ana@example.com --stack ecomflow-dev          # an invitation e-mail
+    ecomflow users add analyst ana@example.com --stack ecomflow-dev          # invitation e-mail, MFA at first sign-in
     ecomflow users add customer bob@example.com --customer-id 17850 --stack ecomflow-dev
     ecomflow users add producer shop-frontend --stack ecomflow-dev           # prints its client id and secret
     ecomflow users list --stack ecomflow-dev

@@ -3,7 +3,8 @@
 Three roles (ecomflow.api.access), each kept where Cognito can vouch for it:
 
 - analyst: a user of the staff pool (username: their e-mail) in the group `analysts`. Cognito
-  e-mails a temporary password; the first sign-in sets a new one.
+  e-mails a temporary password; the first sign-in sets a new one and a TOTP authenticator
+  (the staff pool requires MFA).
 - customer: a user of the customer pool named `customer-<CustomerID>` (fixed for good) in the
   group `customers`, signing in with their e-mail (an alias).
 - producer: a machine, an app client `producer-<name>` of the staff pool with a secret, allowed the
@@ -13,13 +14,15 @@ Three roles (ecomflow.api.access), each kept where Cognito can vouch for it:
 The same calls work on AWS (the pool ids from the stack's outputs, or given) and on the local
 stack (`--local`: its pools, created if missing). There is no sign-up: people are provisioned.
 `local_token` signs in to the local stack as one of each kind, creating them where missing, as
-the demo, the replay and the tests do.
+the demo, the replay and the tests do (an analyst with a TOTP code, as the staff pool requires).
 """
 
 from __future__ import annotations
 
+import base64
 import re
 import secrets
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -193,6 +196,69 @@ def _password() -> str:
     return secrets.token_urlsafe(18) + "aA1!"  # meets the pools' policy
 
 
+def totp_code(secret: str, at: float | None = None) -> str:
+    """The current code of an authenticator app holding `secret` (RFC 6238: base32 key, SHA-1, 6 digits, 30 s)."""
+    from cryptography.hazmat.primitives.hashes import SHA1
+    from cryptography.hazmat.primitives.twofactor.totp import TOTP
+
+    key = base64.b32decode(secret + "=" * (-len(secret) % 8), casefold=True)
+    return TOTP(key, 6, SHA1(), 30, enforce_key_length=False).generate(time.time() if at is None else at).decode()
+
+
+# The TOTP secrets of the local users this process set up an authenticator for: (pool, username) -> secret.
+_AUTHENTICATORS: dict[tuple[str, str], str] = {}
+
+
+class _UnknownAuthenticator(Exception):
+    """Cognito asks for a TOTP code of a local user whose secret this process does not hold."""
+
+
+def sign_in(cognito: Any, pool: str, app: str, username: str, password: str) -> dict[str, Any]:
+    """USER_PASSWORD_AUTH through the app client, answering the MFA challenges as the user's app would."""
+    answer = cognito.initiate_auth(ClientId=app, AuthFlow="USER_PASSWORD_AUTH",
+                                   AuthParameters={"USERNAME": username, "PASSWORD": password})
+    for _ in range(3):
+        challenge = answer.get("ChallengeName")
+        if challenge is None:
+            return dict(answer["AuthenticationResult"])
+        if challenge == "MFA_SETUP":  # Cognito's first sign-in to a pool that requires MFA
+            associated = cognito.associate_software_token(Session=answer["Session"])
+            secret = associated["SecretCode"]
+            verified = cognito.verify_software_token(Session=associated["Session"], UserCode=totp_code(secret))
+            _AUTHENTICATORS[(pool, username)] = secret
+            answer = cognito.respond_to_auth_challenge(ClientId=app, ChallengeName="MFA_SETUP",
+                                                       Session=verified["Session"],
+                                                       ChallengeResponses={"USERNAME": username})
+        elif challenge == "SOFTWARE_TOKEN_MFA":
+            secret = _AUTHENTICATORS.get((pool, username))
+            if secret is None:
+                raise _UnknownAuthenticator(username)
+            answer = cognito.respond_to_auth_challenge(
+                ClientId=app, ChallengeName="SOFTWARE_TOKEN_MFA", Session=answer["Session"],
+                ChallengeResponses={"USERNAME": username, "SOFTWARE_TOKEN_MFA_CODE": totp_code(secret)})
+        else:
+            raise InputError(f"signing in as {username} asked for {challenge}, which the local sign-in cannot answer")
+    raise InputError(f"signing in as {username} did not end")
+
+
+def _staff_sign_in(cognito: Any, pool: str, app: str, username: str, password: str) -> dict[str, Any]:
+    """A staff member's sign-in, with their authenticator app (set up on the first sign-in).
+
+    moto 5.2.5 hands out tokens at a first sign-in to a pool with MFA on, where Cognito asks for
+    MFA_SETUP; so the authenticator is set up then with those tokens (associate, verify), and the
+    sign-in done again, now answering Cognito's SOFTWARE_TOKEN_MFA challenge as on AWS.
+    """
+    result = sign_in(cognito, pool, app, username, password)
+    if (pool, username) in _AUTHENTICATORS:
+        return result
+    secret = cognito.associate_software_token(AccessToken=result["AccessToken"])["SecretCode"]
+    cognito.verify_software_token(AccessToken=result["AccessToken"], UserCode=totp_code(secret))
+    cognito.set_user_mfa_preference(AccessToken=result["AccessToken"],
+                                    SoftwareTokenMfaSettings={"Enabled": True, "PreferredMfa": True})
+    _AUTHENTICATORS[(pool, username)] = secret
+    return sign_in(cognito, pool, app, username, password)
+
+
 def local_token(role: Role, name: str | None = None, customer_id: str | None = None, *, kind: str = "access",
                 cognito: Any = None) -> str:
     """A token of the local stack for one of a role, signed in as they would (created where missing).
@@ -228,8 +294,13 @@ def local_token(role: Role, name: str | None = None, customer_id: str | None = N
         cognito.admin_set_user_password(UserPoolId=pool, Username=username, Password=password, Permanent=True)
     except cognito.exceptions.UserNotFoundException:
         add_member(cognito, pools, role, email, customer_id=customer_id, password=password)
-    answer = cognito.initiate_auth(ClientId=app, AuthFlow="USER_PASSWORD_AUTH",
-                                   AuthParameters={"USERNAME": username, "PASSWORD": password})
-    if "AuthenticationResult" not in answer:
-        raise InputError(f"signing in as {username} asked for {answer.get('ChallengeName')}")
-    return str(answer["AuthenticationResult"]["IdToken" if kind == "id" else "AccessToken"])
+    if role is Role.CUSTOMER:
+        result = sign_in(cognito, pool, app, username, password)
+    else:
+        try:
+            result = _staff_sign_in(cognito, pool, app, username, password)
+        except _UnknownAuthenticator:  # set up by another process: a local analyst is made afresh
+            cognito.admin_delete_user(UserPoolId=pool, Username=username)
+            add_member(cognito, pools, role, email, password=password)
+            result = _staff_sign_in(cognito, pool, app, username, password)
+    return str(result["IdToken" if kind == "id" else "AccessToken"])

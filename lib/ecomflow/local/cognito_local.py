@@ -2,7 +2,7 @@
 
 moto's Cognito (cognito-idp, on the local moto server) issues RS256 JWTs for users and serves each
 pool's JWKS over HTTP; `ecomflow.local.moto_server` adds the client-credentials token endpoint it
-lacks. `ensure_pools` creates, once, the two pools of cloudformation/api.yaml (staff and
+lacks. `ensure_pools` creates, once, the two pools of cloudformation/api.yaml (staff with MFA on,
 customers, their groups, the resource server and its scopes, a domain, the app clients) on the
 local moto server. `CognitoAuthorizer` then does what API Gateway does before any Lambda runs:
 
@@ -161,6 +161,11 @@ def ensure_pools(cognito: Any = None) -> LocalPools:
         staff = _ensure_pool(cognito, STAFF_POOL, UsernameAttributes=["email"])
         customers = _ensure_pool(cognito, CUSTOMER_POOL, AliasAttributes=["email"],
                                  UsernameConfiguration={"CaseSensitive": False})
+        # as api.yaml: MFA (TOTP) required in the staff pool, optional for customers
+        cognito.set_user_pool_mfa_config(UserPoolId=staff, MfaConfiguration="ON",
+                                         SoftwareTokenMfaConfiguration={"Enabled": True})
+        cognito.set_user_pool_mfa_config(UserPoolId=customers, MfaConfiguration="OPTIONAL",
+                                         SoftwareTokenMfaConfiguration={"Enabled": True})
         _ensure_group(cognito, staff, access.ANALYSTS_GROUP)
         _ensure_group(cognito, customers, access.CUSTOMERS_GROUP)
         servers = cognito.list_resource_servers(UserPoolId=staff, MaxResults=50)["ResourceServers"]
