@@ -1,7 +1,8 @@
 """Ingest Lambda behind API Gateway: `POST /records` (JSON or CSV) -> Kinesis. Logic: ecomflow.api.ingest.
 
-Environment (read once, when the module loads): ECOMFLOW_STREAM_NAME (the Kinesis stream),
-POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL.
+Only producers may post (ecomflow.api.access). Environment (read once, when the module loads):
+ECOMFLOW_STREAM_NAME (the Kinesis stream), ECOMFLOW_STAFF_ISSUER, ECOMFLOW_CUSTOMER_ISSUER,
+ECOMFLOW_APP_CLIENTS (who may call), POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Depends, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ecomflow import aws
-from ecomflow.api import errors, ingest
+from ecomflow.api import access, errors, ingest
 from ecomflow.config import ApiConfig
 
 CONFIG = ApiConfig.from_env()
@@ -34,11 +36,18 @@ def kinesis() -> Any:
     return aws.client("kinesis")
 
 
+def producer(request: Request) -> access.Caller:
+    """The caller, if a producer; a Powertools dependency."""
+    return access.require(access.request_caller(request, CONFIG.require_access()), access.Role.PRODUCER)
+
+
 @app.post("/records")
-def post_records(records: Annotated[list[ingest.RawRecord], Depends(ingest.request_records)],
+def post_records(caller: Annotated[access.Caller, Depends(producer)],  # first: a non-producer's body is not read
+                 records: Annotated[list[ingest.RawRecord], Depends(ingest.request_records)],
                  ) -> tuple[ingest.Accepted, int]:
     stats = ingest.send_records(records, CONFIG.require_stream(), kinesis())
-    logger.info("records accepted", extra={"accepted": stats.records, "calls": stats.calls, "retried": stats.retried})
+    logger.info("records accepted", extra={"accepted": stats.records, "calls": stats.calls, "retried": stats.retried,
+                                           "client_id": caller.client_id})
     return ingest.Accepted(accepted=stats.records), HTTPStatus.ACCEPTED
 
 

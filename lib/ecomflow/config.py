@@ -482,15 +482,32 @@ def arn_region(arn: str | None) -> str | None:
 ENV_STREAM_NAME = "ECOMFLOW_STREAM_NAME"
 ENV_INVOICE_TABLE = "ECOMFLOW_INVOICE_TABLE"
 ENV_CUSTOMER_TABLE = "ECOMFLOW_CUSTOMER_TABLE"
+# Who may call (both Lambdas): the issuers of the staff and the customer user pools
+# (`https://cognito-idp.<region>.amazonaws.com/<pool id>`) and the ids of the app clients people sign in with.
+ENV_STAFF_ISSUER = "ECOMFLOW_STAFF_ISSUER"
+ENV_CUSTOMER_ISSUER = "ECOMFLOW_CUSTOMER_ISSUER"
+ENV_APP_CLIENTS = "ECOMFLOW_APP_CLIENTS"  # comma-separated
+
+
+@dataclass(frozen=True)
+class AccessConfig:
+    """The user pools and app clients whose tokens name a role (`ecomflow.api.access`)."""
+
+    staff_issuer: str
+    customer_issuer: str
+    app_clients: frozenset[str]
 
 
 @dataclass(frozen=True)
 class ApiConfig:
-    """What the Lambdas need: the Kinesis stream (ingest) and the DynamoDB tables (query)."""
+    """What the Lambdas need: the Kinesis stream (ingest), the DynamoDB tables (query), the pools (both)."""
 
     stream_name: str | None = None
     invoice_table: str = DEFAULT_INVOICE_TABLE
     customer_table: str = DEFAULT_CUSTOMER_TABLE
+    staff_issuer: str | None = None
+    customer_issuer: str | None = None
+    app_clients: frozenset[str] = frozenset()
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> ApiConfig:
@@ -499,7 +516,19 @@ class ApiConfig:
             stream_name=env.get(ENV_STREAM_NAME) or None,
             invoice_table=env.get(ENV_INVOICE_TABLE) or DEFAULT_INVOICE_TABLE,
             customer_table=env.get(ENV_CUSTOMER_TABLE) or DEFAULT_CUSTOMER_TABLE,
+            staff_issuer=env.get(ENV_STAFF_ISSUER) or None,
+            customer_issuer=env.get(ENV_CUSTOMER_ISSUER) or None,
+            app_clients=frozenset(c.strip() for c in (env.get(ENV_APP_CLIENTS) or "").split(",") if c.strip()),
         )
+
+    def require_access(self) -> AccessConfig:
+        """The pools and app clients, or ConfigError naming the variables to set (no caller is let in without)."""
+        missing = [name for name, value in ((ENV_STAFF_ISSUER, self.staff_issuer),
+                                            (ENV_CUSTOMER_ISSUER, self.customer_issuer),
+                                            (ENV_APP_CLIENTS, self.app_clients)) if not value]
+        if missing or self.staff_issuer is None or self.customer_issuer is None:
+            raise ConfigError(f"{', '.join(missing)} not set: the Lambda cannot tell who is calling")
+        return AccessConfig(self.staff_issuer, self.customer_issuer, self.app_clients)
 
     def require_stream(self) -> str:
         """The stream name, or ConfigError saying which variable to set."""

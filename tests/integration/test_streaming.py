@@ -11,11 +11,13 @@ import psycopg
 import pytest
 
 from ecomflow import aws
+from ecomflow.api.access import Role
 from ecomflow.app import stream_job
 from ecomflow.config import StreamConfig, parse_batch_config, to_uri
 from ecomflow.contract import RAW_FIELDS
 from ecomflow.devtools.replay import replay_file
 from ecomflow.devtools.stream_demo import http_get, lambda_environment
+from ecomflow.devtools.users import local_token
 from ecomflow.local.api_local import start_api
 from ecomflow.local.postgres_target import PostgresTarget
 from ecomflow.local.stream_runner import CheckpointStore, StreamRunner
@@ -72,7 +74,8 @@ class Setup:
         with lambda_environment(self.config.stream_name, self.config.invoice_table, self.config.customer_table):
             api = start_api()
             try:
-                return replay_file(self.source, api.url, rate=10_000, progress=False).to_dict()
+                return replay_file(self.source, api.url, rate=10_000, progress=False,
+                                   token=local_token(Role.PRODUCER)).to_dict()
             finally:
                 api.stop()
 
@@ -119,15 +122,16 @@ def test_streamed_lines_match_the_batch_job_and_reach_every_store(spark, setup, 
 
     with lambda_environment(setup.config.stream_name, setup.config.invoice_table, setup.config.customer_table):
         api = start_api()
+        analyst = local_token(Role.ANALYST)
         try:
-            status, pair = http_get(f"{api.url}/invoices/536365/items/85123A")
+            status, pair = http_get(f"{api.url}/invoices/536365/items/85123A", analyst)
             assert status == 200 and sorted(line["quantity"] for line in pair["lines"]) == [2, 6]
-            status, cancelled = http_get(f"{api.url}/invoices/C536379")
+            status, cancelled = http_get(f"{api.url}/invoices/C536379", analyst)
             assert status == 200 and cancelled["lines"][0]["line_type"] == "cancellation"
-            status, customer = http_get(f"{api.url}/customers/17850/invoices")
+            status, customer = http_get(f"{api.url}/customers/17850/invoices", analyst)
             assert status == 200 and [i["invoice_no"] for i in customer["invoices"]] == ["536365", "536366"]
             assert customer["invoices"][0]["total_quantity"] == 8
-            assert http_get(f"{api.url}/invoices/999999")[0] == 404
+            assert http_get(f"{api.url}/invoices/999999", analyst)[0] == 404
         finally:
             api.stop()
 

@@ -54,9 +54,10 @@ JOBS = [
     ("jobs/stream_etl.py", "StreamJob", "STREAM"),
 ]
 # (Lambda folder, function resource, names of the ecomflow.config constants holding its variables)
+ACCESS_ENV = ("ENV_STAFF_ISSUER", "ENV_CUSTOMER_ISSUER", "ENV_APP_CLIENTS")
 LAMBDAS = [
-    ("lambdas/ingest", "IngestFunction", ("ENV_STREAM_NAME",)),
-    ("lambdas/query", "QueryFunction", ("ENV_INVOICE_TABLE", "ENV_CUSTOMER_TABLE")),
+    ("lambdas/ingest", "IngestFunction", ("ENV_STREAM_NAME", *ACCESS_ENV)),
+    ("lambdas/query", "QueryFunction", ("ENV_INVOICE_TABLE", "ENV_CUSTOMER_TABLE", *ACCESS_ENV)),
 ]
 
 
@@ -295,6 +296,105 @@ def test_the_lambda_zips_pin_every_package_the_handlers_need() -> None:
     assert len(pins) == len(build.DEFAULT_LAMBDA_PACKAGES)  # every default is pinned by the lock
     assert all(pin.split("==")[1] == version(pin.split("==")[0]) for pin in pins)  # at the version tested
     assert {"--platform", "manylinux2014_x86_64", "--only-binary=:all:"} <= set(build.LAMBDA_PLATFORM)
+
+
+# ----------------------------------------------------------------------------- access
+
+def _path_of(tpl: dict[str, Any], resource_id: str) -> str:
+    """The path of an API Gateway resource, from its PathParts up to the root."""
+    parts = []
+    while isinstance(resource_id, str):
+        resource = tpl["Resources"][resource_id]["Properties"]
+        parts.append(resource["PathPart"])
+        parent = resource["ParentId"]
+        resource_id = parent.get("Ref") if isinstance(parent, dict) else parent
+    return "/" + "/".join(reversed(parts))
+
+
+def test_every_method_asks_for_the_scopes_the_api_code_names(dist: Path) -> None:
+    from ecomflow.api import access
+
+    tpl = template(dist, "api.yaml")
+    methods = {}
+    for res in resources_of_type(tpl, "AWS::ApiGateway::Method").values():
+        props = res["Properties"]
+        assert (props["AuthorizationType"], props["AuthorizerId"]) == ("COGNITO_USER_POOLS",
+                                                                      {"Ref": "CognitoAuthorizer"})
+        methods[(props["HttpMethod"], _path_of(tpl, props["ResourceId"]["Ref"]))] = tuple(props["AuthorizationScopes"])
+    assert methods == access.METHOD_SCOPES
+    # a person's token (scope aws.cognito.signin.user.admin) never reaches POST /records
+    assert access.USER_SCOPE not in methods[("POST", "/records")]
+
+
+def test_the_authorizer_trusts_both_pools_and_the_lambdas_know_which_is_which(dist: Path) -> None:
+    tpl = template(dist, "api.yaml")
+    pools = resources_of_type(tpl, "AWS::Cognito::UserPool")
+    assert set(pools) == {"StaffUserPool", "CustomerUserPool"}
+    authorizer = tpl["Resources"]["CognitoAuthorizer"]["Properties"]
+    assert authorizer["ProviderARNs"] == [{"Fn::GetAtt": ["StaffUserPool", "Arn"]},
+                                          {"Fn::GetAtt": ["CustomerUserPool", "Arn"]}]
+    for function in ("IngestFunction", "QueryFunction"):
+        variables = tpl["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert "${StaffUserPool}" in variables[config.ENV_STAFF_ISSUER]["Fn::Sub"]
+        assert "${CustomerUserPool}" in variables[config.ENV_CUSTOMER_ISSUER]["Fn::Sub"]
+        assert variables[config.ENV_APP_CLIENTS]["Fn::Sub"] == "${StaffAppClient},${CustomerAppClient}"
+
+
+def test_the_groups_and_scopes_are_the_ones_the_api_code_reads(dist: Path) -> None:
+    from ecomflow.api import access
+
+    tpl = template(dist, "api.yaml")
+    groups = {(g["Properties"]["UserPoolId"]["Ref"], g["Properties"]["GroupName"])
+              for g in resources_of_type(tpl, "AWS::Cognito::UserPoolGroup").values()}
+    assert groups == {("StaffUserPool", access.ANALYSTS_GROUP), ("CustomerUserPool", access.CUSTOMERS_GROUP)}
+    (server,) = resources_of_type(tpl, "AWS::Cognito::UserPoolResourceServer").values()
+    assert server["Properties"]["UserPoolId"] == {"Ref": "StaffUserPool"}
+    scopes = {f"{server['Properties']['Identifier']}/{s['ScopeName']}" for s in server["Properties"]["Scopes"]}
+    assert scopes == {access.WRITE_SCOPE, access.READ_SCOPE}
+
+
+def test_producers_are_machines_with_the_write_scope_and_people_never_get_it(dist: Path) -> None:
+    from ecomflow.api import access
+
+    clients = resources_of_type(template(dist, "api.yaml"), "AWS::Cognito::UserPoolClient")
+    producer = clients.pop("ProducerClient")["Properties"]
+    assert (producer["GenerateSecret"], producer["AllowedOAuthFlows"], producer["AllowedOAuthScopes"]) == (
+        True, ["client_credentials"], [access.WRITE_SCOPE])
+    assert set(clients) == {"StaffAppClient", "CustomerAppClient"}
+    for client in clients.values():  # sign-in through Cognito's API only: no OAuth flow, so no custom scope
+        assert not client["Properties"].get("AllowedOAuthFlowsUserPoolClient", False)
+        assert "AllowedOAuthScopes" not in client["Properties"]
+
+
+def test_staff_need_mfa_and_customers_may_add_it(dist: Path) -> None:
+    pools = resources_of_type(template(dist, "api.yaml"), "AWS::Cognito::UserPool")
+    staff, customers = pools["StaffUserPool"]["Properties"], pools["CustomerUserPool"]["Properties"]
+    assert (staff["MfaConfiguration"], staff["EnabledMfas"]) == ("ON", ["SOFTWARE_TOKEN_MFA"])
+    assert customers["MfaConfiguration"] == "OPTIONAL"
+    for pool in (staff, customers):  # no sign-up path: people are provisioned
+        assert pool["AdminCreateUserConfig"]["AllowAdminCreateUserOnly"] is True
+
+
+def test_waf_limits_each_client_and_each_ip_on_the_stage(dist: Path) -> None:
+    tpl = template(dist, "api.yaml")
+    (acl,) = resources_of_type(tpl, "AWS::WAFv2::WebACL").values()
+    rates = {rule["Name"]: rule["Statement"]["RateBasedStatement"] for rule in acl["Properties"]["Rules"]
+             if "RateBasedStatement" in rule["Statement"]}
+    assert rates["rate-per-client"]["CustomKeys"][0]["Header"]["Name"] == "authorization"
+    assert rates["rate-per-client"]["Limit"] == {"Ref": "RateLimitPerClient"}
+    assert rates["rate-per-ip"]["AggregateKeyType"] == "IP"
+    (association,) = resources_of_type(tpl, "AWS::WAFv2::WebACLAssociation").values()
+    assert "/restapis/${Api}/stages/${ApiStage}" in association["Properties"]["ResourceArn"]["Fn::Sub"]
+    (logging,) = resources_of_type(tpl, "AWS::WAFv2::LoggingConfiguration").values()
+    assert logging["Properties"]["RedactedFields"] == [{"SingleHeader": {"Name": "authorization"}}]
+
+
+def test_the_authorizers_refusals_keep_the_lambdas_body_shape(dist: Path) -> None:
+    responses = {r["Properties"]["ResponseType"]: r["Properties"]
+                 for r in resources_of_type(template(dist, "api.yaml"), "AWS::ApiGateway::GatewayResponse").values()}
+    for kind, status in (("UNAUTHORIZED", 401), ("ACCESS_DENIED", 403)):
+        body = json.loads(responses[kind]["ResponseTemplates"]["application/json"])
+        assert (responses[kind]["StatusCode"], body["statusCode"]) == (str(status), status)
 
 
 # ----------------------------------------------------------------------------- stores

@@ -6,6 +6,9 @@ upper-cased, a customer id as digits) or refuses it with a message naming the pa
 the handler answers as a 400 (`ecomflow.api.errors.refusal`). An id that is well formed but not
 stored is Powertools' `NotFoundError` (404).
 
+Every read is the caller's (`ecomflow.api.access`): analysts read everything, a customer their own
+lines and invoices only, a producer nothing (403). Answers come in pages (`ecomflow.api.pages`).
+
 No pyspark here: this module runs inside the query Lambda.
 """
 
@@ -15,11 +18,13 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler.exceptions import NotFoundError
+from aws_lambda_powertools.event_handler.exceptions import ForbiddenError, NotFoundError
 from aws_lambda_powertools.event_handler.openapi.params import Path
 from pydantic import AfterValidator
 
 from ecomflow import contract
+from ecomflow.api import access, pages
+from ecomflow.api.access import Caller, Role
 from ecomflow.stores import dynamodb
 
 
@@ -102,25 +107,59 @@ def summary_view(item: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def item_lines(client: Any, table: str, invoice: str, code: str) -> dict[str, Any]:
-    """Every line of (invoice, stock code); NotFoundError when there is none."""
-    items = dynamodb.item_lines(client, table, invoice, code)
-    if not items:
+def _lines_for(caller: Caller) -> str | None:
+    """Whose lines `caller` may read: None for all of them (analysts), a customer id for a customer's own."""
+    access.require(caller, Role.ANALYST, Role.CUSTOMER)
+    return caller.customer_id
+
+
+def item_lines(client: Any, table: str, invoice: str, code: str, caller: Caller, *,
+               limit: int = pages.DEFAULT_PAGE_SIZE, page: str | None = None) -> dict[str, Any]:
+    """A page of the lines of (invoice, stock code) the caller may read; NotFoundError when there is none.
+
+    A customer sees their own lines only, and "not found" for lines of other customers: the same
+    answer as for an invoice that does not exist, so invoice numbers cannot be probed.
+    """
+    prefix = code + dynamodb.SORT_KEY_SEPARATOR
+    after = pages.start_after(page, pages.Kind.ITEM, invoice, prefix)
+    found = dynamodb.query_page(client, table, dynamodb.INVOICE_KEY, invoice, limit=limit, after=after,
+                                sort_prefix=prefix, customer_id=_lines_for(caller))
+    if not found.items and after is None:
         raise NotFoundError(f"invoice {invoice} has no line with stock code {code}")
-    return {"invoice_no": invoice, "stock_code": code, "count": len(items), "lines": [line_view(i) for i in items]}
+    return {"invoice_no": invoice, "stock_code": code, "count": len(found.items),
+            "lines": [line_view(i) for i in found.items],
+            "next_page": pages.next_token(pages.Kind.ITEM, invoice, found.next_sort_key)}
 
 
-def invoice(client: Any, table: str, invoice: str) -> dict[str, Any]:
-    """Every line of one invoice; NotFoundError when it is unknown."""
-    items = dynamodb.invoice_lines(client, table, invoice)
-    if not items:
+def invoice(client: Any, table: str, invoice: str, caller: Caller, *,
+            limit: int = pages.DEFAULT_PAGE_SIZE, page: str | None = None) -> dict[str, Any]:
+    """A page of the lines of one invoice the caller may read; NotFoundError when there is none.
+
+    A customer sees their own lines only (an invoice may hold lines of several customers), and "not
+    found" for an invoice without any: the same answer as for one that does not exist.
+    """
+    after = pages.start_after(page, pages.Kind.INVOICE, invoice)
+    found = dynamodb.query_page(client, table, dynamodb.INVOICE_KEY, invoice, limit=limit, after=after,
+                                customer_id=_lines_for(caller))
+    if not found.items and after is None:
         raise NotFoundError(f"invoice {invoice} not found")
-    return {"invoice_no": invoice, "count": len(items), "lines": [line_view(i) for i in items]}
+    return {"invoice_no": invoice, "count": len(found.items), "lines": [line_view(i) for i in found.items],
+            "next_page": pages.next_token(pages.Kind.INVOICE, invoice, found.next_sort_key)}
 
 
-def customer_invoices(client: Any, table: str, customer: str) -> dict[str, Any]:
-    """The invoice summaries of one customer; NotFoundError when there are none."""
-    items = dynamodb.customer_invoices(client, table, customer)
-    if not items:
+def customer_invoices(client: Any, table: str, customer: str, caller: Caller, *,
+                      limit: int = pages.DEFAULT_PAGE_SIZE, page: str | None = None) -> dict[str, Any]:
+    """A page of one customer's invoice summaries; NotFoundError when there are none.
+
+    Raises:
+        ForbiddenError: a customer asking for another customer's invoices, or a producer (403).
+    """
+    own = _lines_for(caller)
+    if own is not None and own != customer:
+        raise ForbiddenError("a customer may read their own invoices only")
+    after = pages.start_after(page, pages.Kind.CUSTOMER, customer)
+    found = dynamodb.query_page(client, table, dynamodb.CUSTOMER_KEY, customer, limit=limit, after=after)
+    if not found.items and after is None:
         raise NotFoundError(f"customer {customer} has no invoices")
-    return {"customer_id": customer, "count": len(items), "invoices": [summary_view(i) for i in items]}
+    return {"customer_id": customer, "count": len(found.items), "invoices": [summary_view(i) for i in found.items],
+            "next_page": pages.next_token(pages.Kind.CUSTOMER, customer, found.next_sort_key)}

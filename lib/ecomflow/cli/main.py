@@ -220,6 +220,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomflow.cli.stream import add_commands as add_stream_commands
 
     add_stream_commands(commands)  # stream, api, replay
+    from ecomflow.cli.users import add_commands as add_user_commands
+
+    add_user_commands(commands)  # users, token
     commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
                                             help="as `ecomflow --log-level`")
     return parser
@@ -259,6 +262,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecomflow.cli.stream import run_command as run_stream_command
 
         handled = run_stream_command(args, glue_args)
+        if handled is not None:
+            return handled
+        from ecomflow.cli.users import run_command as run_user_command
+
+        handled = run_user_command(args)
         if handled is not None:
             return handled
     except EcomflowError as exc:

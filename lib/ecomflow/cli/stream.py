@@ -48,6 +48,9 @@ def add_commands(commands: argparse._SubParsersAction) -> None:
     replay.add_argument("--batch-size", type=int, default=500, help="records per request (at most 500)")
     replay.add_argument("--encoding", default="ISO-8859-1", help="ISO-8859-1 (default) or UTF-8, as batch's --encoding")
     replay.add_argument("--limit", type=int, help="replay only the first N data lines")
+    replay.add_argument("--token", default=os.environ.get("ECOMFLOW_TOKEN"),
+                        help="a producer's access token (default $ECOMFLOW_TOKEN; for the local API on 127.0.0.1, "
+                        "one of the local stack's producer)")
 
 
 def stream_main(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,
@@ -70,9 +73,10 @@ def api_main(args: argparse.Namespace) -> int:
                       ECOMFLOW_CUSTOMER_TABLE=args.customer_table)
     if args.create_resources:
         create_stream_resources(args.stream_name, args.invoice_table, args.customer_table)
-    server = LocalApi().server(args.port)
+    server = LocalApi().server(args.port)  # behind the Cognito authorizer of the local pools
     log.info("serving POST /records, GET /invoices/{no}[/items/{code}], GET /customers/{id}/invoices on "
-             "http://127.0.0.1:%d (Ctrl-C stops)", server.server_address[1])
+             "http://127.0.0.1:%d (Ctrl-C stops); every request needs a token: `ecomflow token ROLE`",
+             server.server_address[1])
     try:
         server.serve_forever()
     except KeyboardInterrupt:
@@ -85,8 +89,16 @@ def api_main(args: argparse.Namespace) -> int:
 def replay_main(args: argparse.Namespace) -> int:
     from ecomflow.devtools.replay import replay_file
 
+    token = args.token
+    if not token and args.url.startswith("http://127.0.0.1:"):
+        from ecomflow.api.access import Role
+        from ecomflow.devtools.users import local_token
+        from ecomflow.local.localstack import use_local_stack_if_running
+
+        use_local_stack_if_running()
+        token = local_token(Role.PRODUCER)
     stats = replay_file(args.input, args.url, args.rate, batch_size=args.batch_size, encoding=args.encoding,
-                        limit=args.limit)
+                        limit=args.limit, token=token)
     print(json.dumps(stats.to_dict()))
     return 0
 

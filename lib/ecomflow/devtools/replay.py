@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import functools
 import gzip
 import json
 import logging
@@ -186,9 +187,12 @@ def count_lines(path: Path | str, encoding: str = "ISO-8859-1") -> int:
     return sum(1 for _ in read_lines(path, encoding))
 
 
-def http_post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json; charset=utf-8"})
+def http_post(url: str, body: bytes, token: str | None = None) -> tuple[int, dict[str, Any]]:
+    """POST a JSON body (with a producer's access token, when given); the status and the decoded answer."""
+    headers = {"Content-Type": "application/json; charset=utf-8"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    request = urllib.request.Request(url, data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -248,12 +252,15 @@ def _send(url: str, batch: list[tuple[int, dict[str, str]]], post: Poster, stats
 
 def replay_file(path: Path | str, url: str, rate: float, batch_size: int = MAX_RECORDS,
                 encoding: str = "ISO-8859-1", limit: int | None = None, progress: bool = True,
-                post: Poster = http_post, clock: Callable[[], float] = time.monotonic,
-                sleep: Callable[[float], None] = time.sleep) -> ReplayStats:
+                post: Poster | None = None, clock: Callable[[], float] = time.monotonic,
+                sleep: Callable[[float], None] = time.sleep, token: str | None = None) -> ReplayStats:
     """Post the data lines of `path` to `<url>/records`, `batch_size` a request, at about `rate` lines a second.
 
-    `limit` replays only the first N data lines. Returns the stats, with `read == accepted + rejected`.
+    `limit` replays only the first N data lines; `token` is a producer's access token (`ecomflow token
+    producer` locally; `post` replaces the HTTP call). Returns the stats, with `read == accepted + rejected`.
     """
+    if post is None:
+        post = functools.partial(http_post, token=token)
     if rate <= 0:
         raise EcomflowError("--rate must be positive (rows per second)")
     batch_size = max(1, min(batch_size, MAX_RECORDS))

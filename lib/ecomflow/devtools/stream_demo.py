@@ -1,8 +1,9 @@
 """The streaming path end to end on the local stack, for `ecomflow demo` and the README.
 
-A slice of a raw CSV file goes through the real HTTP API (ingest Lambda) into Kinesis, the local
-shard poller runs `process_batch` until the stream is drained (lake, DynamoDB, and Redshift when
-configured), and a streamed invoice is read back with `GET /invoices/{invoice_no}`.
+A slice of a raw CSV file goes through the real HTTP API (ingest Lambda) into Kinesis, sent as a
+local producer (client-credentials token), the local shard poller runs `process_batch` until the
+stream is drained (lake, DynamoDB, and Redshift when configured), and a streamed invoice is read
+back with `GET /invoices/{invoice_no}` as a local analyst.
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def lambda_environment(stream_name: str, invoice_table: str, customer_table: str
                 os.environ[key] = value
 
 
-def http_get(url: str) -> tuple[int, Any]:
+def http_get(url: str, token: str | None = None) -> tuple[int, Any]:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
@@ -72,7 +74,9 @@ def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, chec
     Returns:
         A summary: the replay's counts, the micro-batches' counts, and the GET of one streamed invoice.
     """
+    from ecomflow.api.access import Role
     from ecomflow.devtools.replay import read_lines, replay_file, split_line
+    from ecomflow.devtools.users import local_token
     from ecomflow.local.api_local import start_api
     from ecomflow.local.localstack import create_stream_resources as create_resources
     from ecomflow.local.stream_runner import StreamRunner
@@ -82,13 +86,15 @@ def run_stream_demo(spark: SparkSession, input_path: str | Path, lake: str, chec
                           invoice_table=invoice_table, customer_table=customer_table,
                           redshift=redshift or RedshiftSettings())
     with lambda_environment(stream_name, invoice_table, customer_table):
-        api = start_api()
+        api = start_api()  # behind the Cognito authorizer of the local pools
         try:
-            replayed = replay_file(input_path, api.url, rate=rate, limit=rows, encoding=encoding, progress=progress)
+            replayed = replay_file(input_path, api.url, rate=rate, limit=rows, encoding=encoding, progress=progress,
+                                   token=local_token(Role.PRODUCER))
             results = StreamRunner(spark, config).run(until_idle=True)
             records = (split_line(line.text)[0] for line in read_lines(input_path, encoding))
             invoice_no = next((r["InvoiceNo"].strip() for r in records if r), None)
-            status, body = http_get(f"{api.url}/invoices/{urllib.parse.quote(invoice_no or '-')}")
+            status, body = http_get(f"{api.url}/invoices/{urllib.parse.quote(invoice_no or '-')}",
+                                    token=local_token(Role.ANALYST))
         finally:
             api.stop()
     summary = {

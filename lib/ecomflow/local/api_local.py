@@ -3,8 +3,13 @@
 moto cannot invoke Lambda without Docker, so this adapter plays API Gateway's REST proxy
 integration: it turns each HTTP request into the proxy event API Gateway would send
 (`proxy_event`), calls the handler of `lambdas/<name>/app.py` with a Lambda context, and turns the
-returned proxy response back into HTTP. Routing follows API Gateway's resources: `/records` goes
-to the ingest Lambda, `/invoices/...` and `/customers/...` to the query Lambda.
+returned proxy response back into HTTP. Routing follows the methods of cloudformation/api.yaml:
+`POST /records` goes to the ingest Lambda, the three GETs to the query Lambda, anything else is
+API Gateway's 403 `Missing Authentication Token`. Each method sits behind the authorizer, by
+default API Gateway's Cognito user pool authorizer over the local stack's pools
+(`ecomflow.local.cognito_local`): a request without a valid token gets its 401 or 403 and no
+Lambda runs; a valid one reaches the Lambda with the token's claims in
+`requestContext.authorizer.claims`.
 """
 
 from __future__ import annotations
@@ -13,25 +18,55 @@ import base64
 import importlib.util
 import json
 import logging
+import os
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from ecomflow.api import access
 from ecomflow.local.home import project_root
 
 log = logging.getLogger(__name__)
 
 LAMBDAS = project_root() / "lambdas"
 HOST = "127.0.0.1"
-ROUTES = (("/records", "ingest"), ("/invoices/", "query"), ("/customers/", "query"))
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit: larger requests never reach a Lambda
 Handler = Callable[[dict, Any], dict]
+# The methods of cloudformation/api.yaml (resource template, HTTP method) and the Lambda behind each.
+METHODS: dict[tuple[str, str], str] = {key: ("ingest" if key[1] == "/records" else "query")
+                                       for key in access.METHOD_SCOPES}
+
+
+class GatewayRefusal(Exception):
+    """An answer API Gateway gives itself, before or instead of calling a Lambda (401, 403, ...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# What plays the method's authorizer: (HTTP method, resource template, request headers) -> the claims to
+# pass on, or GatewayRefusal. `ecomflow.local.cognito_local.CognitoAuthorizer` is API Gateway's.
+Authorizer = Callable[[str, str, Mapping[str, str]], Mapping[str, str]]
+
+
+def resource_of(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """The resource template of a defined method that `path` matches, and its path parameters, or None."""
+    parts = path.split("/")
+    for (verb, template) in METHODS:
+        pattern = template.split("/")
+        if verb != method.upper() or len(pattern) != len(parts):
+            continue
+        if all(p == q or (p.startswith("{") and q) for p, q in zip(pattern, parts, strict=True)):
+            return template, {p[1:-1]: q for p, q in zip(pattern, parts, strict=True) if p.startswith("{")}
+    return None
 
 
 @dataclass
@@ -75,9 +110,27 @@ def load_handler(name: str) -> Handler:
     return load_lambda(name).handler
 
 
+def load_handlers(environment: Mapping[str, str]) -> dict[str, Handler]:
+    """Both handlers, loaded with `environment` added to os.environ (as CloudFormation sets it); then put back."""
+    previous = {key: os.environ.get(key) for key in environment}
+    os.environ.update(environment)
+    try:
+        return {name: load_handler(name) for name in ("ingest", "query")}
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def proxy_event(method: str, path: str, headers: dict[str, str] | None = None, body: bytes | str | None = None,
-                query: dict[str, list[str]] | None = None) -> dict[str, Any]:
-    """The API Gateway REST (v1) proxy event of one request; non-UTF-8 bodies are base64-encoded."""
+                query: dict[str, list[str]] | None = None,
+                claims: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The API Gateway REST (v1) proxy event of one request; non-UTF-8 bodies are base64-encoded.
+
+    `claims` are what a Cognito user pool authorizer passes on (`requestContext.authorizer.claims`).
+    """
     headers = dict(headers or {})
     is_base64 = False
     text: str | None
@@ -105,6 +158,7 @@ def proxy_event(method: str, path: str, headers: dict[str, str] | None = None, b
             "resourcePath": path, "httpMethod": method.upper(), "path": f"/local{path}", "stage": "local",
             "requestId": str(uuid.uuid4()), "requestTimeEpoch": int(time.time() * 1000),
             "identity": {"sourceIp": HOST}, "accountId": "000000000000", "apiId": "local",
+            **({"authorizer": {"claims": dict(claims)}} if claims is not None else {}),
         },
         "body": text,
         "isBase64Encoded": is_base64,
@@ -117,27 +171,42 @@ def _answer(status: int, message: str) -> tuple[int, dict[str, str], bytes]:
     return status, {"Content-Type": "application/json"}, body
 
 
-def lambda_for(path: str) -> str | None:
-    """Which Lambda API Gateway would route `path` to, or None."""
-    for prefix, name in ROUTES:
-        if path == prefix or path.startswith(prefix):
-            return name
-    return None
+def _proxy_answer(status: int, message: str) -> dict[str, Any]:
+    """`_answer` as a proxy response."""
+    code, headers, body = _answer(status, message)
+    return {"statusCode": code, "headers": headers, "body": body.decode("utf-8")}
 
 
 class LocalApi:
-    """The two handlers behind one local HTTP server."""
+    """The two handlers behind one local HTTP server, each method behind `authorizer` (as API Gateway's).
 
-    def __init__(self, handlers: dict[str, Handler] | None = None) -> None:
-        self.handlers = handlers or {name: load_handler(name) for name in ("ingest", "query")}
+    Without an authorizer, the Cognito authorizer of the local stack's pools (created if missing;
+    the local stack must run), and the handlers are loaded knowing those pools.
+    """
+
+    def __init__(self, handlers: dict[str, Handler] | None = None, authorizer: Authorizer | None = None) -> None:
+        environment: dict[str, str] = {}
+        if authorizer is None:
+            from ecomflow.local.cognito_local import local_access
+
+            authorizer, environment = local_access()
+        self.handlers = handlers or load_handlers(environment)
+        self.authorizer: Authorizer = authorizer
 
     def invoke(self, method: str, path: str, headers: dict[str, str], body: bytes | None,
                query: dict[str, list[str]]) -> dict[str, Any]:
-        name = lambda_for(path)
-        if name is None:
-            return {"statusCode": 404, "headers": {"Content-Type": "application/json"},
-                    "body": json.dumps({"statusCode": 404, "message": f"no route for {path}"})}
-        event = proxy_event(method, path, headers, body, query)
+        found = resource_of(method, path)
+        if found is None:  # API Gateway's answer to a method or resource the API does not define
+            return _proxy_answer(403, "Missing Authentication Token")
+        resource, parameters = found
+        try:
+            claims = self.authorizer(method.upper(), resource, headers)
+        except GatewayRefusal as refusal:
+            return _proxy_answer(refusal.status, refusal.message)
+        event = proxy_event(method, path, headers, body, query, claims=claims)
+        event["resource"] = event["requestContext"]["resourcePath"] = resource
+        event["pathParameters"] = parameters
+        name = METHODS[(method.upper(), resource)]
         return self.handlers[name](event, LambdaContextStub.for_function(f"ecomflow-{name}"))
 
     def server(self, port: int = 0, host: str = HOST) -> ThreadingHTTPServer:
@@ -216,9 +285,10 @@ class RunningApi:
         self.thread.join(timeout=10)
 
 
-def start_api(port: int = 0, handlers: dict[str, Handler] | None = None) -> RunningApi:
+def start_api(port: int = 0, handlers: dict[str, Handler] | None = None,
+              authorizer: Authorizer | None = None) -> RunningApi:
     """Serve both Lambdas on 127.0.0.1:`port` (0 = a free port) in a daemon thread."""
-    server = LocalApi(handlers).server(port)
+    server = LocalApi(handlers, authorizer).server(port)
     thread = threading.Thread(target=server.serve_forever, name="ecomflow-api", daemon=True)
     thread.start()
     running = RunningApi(server, thread)

@@ -266,6 +266,55 @@ def customer_invoices(client: Any, table: str, customer_id: str) -> list[dict[st
     return query_items(client, table, "CustomerID = :id", {":id": customer_id})
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a Query: its items in sort-key order, and the sort key to go on after (None: no more)."""
+
+    items: list[dict[str, Any]]
+    next_sort_key: str | None
+
+
+def query_page(client: Any, table: str, key: tuple[str, str], partition: str, *, limit: int,
+               after: str | None = None, sort_prefix: str | None = None, customer_id: str | None = None) -> Page:
+    """Up to `limit` items of one partition, in sort-key order, from just after the sort key `after`.
+
+    `sort_prefix` keeps the items whose sort key begins with it; `customer_id` keeps the items whose
+    `customer_id` is that one (a filter: DynamoDB reads the others too, up to 1 MB a call, so the
+    pages are read on until `limit` items are kept or the partition ends). A page may end exactly
+    where the partition does and still name a next sort key (DynamoDB cannot tell); the page after
+    is then empty.
+    """
+    hash_key, range_key = key
+    condition = "#h = :h" + (" AND begins_with(#r, :prefix)" if sort_prefix is not None else "")
+    names = {"#h": hash_key, **({"#r": range_key} if sort_prefix is not None else {})}
+    values: dict[str, Any] = {":h": partition, **({":prefix": sort_prefix} if sort_prefix is not None else {})}
+    request: dict[str, Any] = {"TableName": table, "KeyConditionExpression": condition,
+                               "ExpressionAttributeNames": names}
+    if customer_id is not None:
+        request["FilterExpression"] = "customer_id = :customer"
+        values[":customer"] = customer_id
+    request["ExpressionAttributeValues"] = to_attributes(values)
+    items: list[dict[str, Any]] = []
+    start = after
+    while True:
+        room = limit - len(items)
+        extra: dict[str, Any] = {} if customer_id is not None else {"Limit": room}
+        if start is not None:
+            extra["ExclusiveStartKey"] = to_attributes({hash_key: partition, range_key: start})
+        answer = client.query(**request, **extra)
+        got = [from_attributes(item) for item in answer.get("Items", [])]
+        if len(got) > room:  # a filtered read kept more than fit: go on after the last one kept
+            items += got[:room]
+            return Page(items, items[-1][range_key])
+        items += got
+        last = answer.get("LastEvaluatedKey")
+        if not last:
+            return Page(items, None)
+        start = from_attributes(last)[range_key]
+        if len(items) == limit:
+            return Page(items, start)
+
+
 def save_lines(client: Any, invoice_table: str, customer_table: str, lines: Iterable[Mapping[str, Any]], *,
                retry: RetryPolicy = DEFAULT_RETRY, sleep: Callable[[float], None] = time.sleep,
                workers: int = 1) -> WriteStats:

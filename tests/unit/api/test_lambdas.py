@@ -16,6 +16,22 @@ from ecomflow.api import ingest
 from ecomflow.local.api_local import LambdaContextStub, load_handler, load_lambda, proxy_event, start_api
 from ecomflow.stores import dynamodb
 
+STAFF = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staff"
+CUSTOMERS = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_customers"
+# Claims as API Gateway's Cognito authorizer passes them on (every value a string).
+PRODUCER = {"iss": STAFF, "token_use": "access", "client_id": "producer1", "sub": "producer1",
+            "scope": "ecomflow/records.write"}
+ANALYST = {"iss": STAFF, "token_use": "access", "client_id": "staffapp", "sub": "u-1", "username": "ana",
+           "cognito:groups": "analysts", "scope": "aws.cognito.signin.user.admin"}
+DEFAULT_CLAIMS = {"ingest": PRODUCER, "query": ANALYST}
+
+
+def customer(customer_id: str) -> dict[str, str]:
+    return {"iss": CUSTOMERS, "token_use": "access", "client_id": "shopapp", "sub": f"u-{customer_id}",
+            "username": f"customer-{customer_id}", "cognito:groups": "customers",
+            "scope": "aws.cognito.signin.user.admin"}
+
+
 GOOD = {"InvoiceNo": "C536379", "StockCode": "D", "Description": "Discount", "Quantity": "-1",
         "InvoiceDate": "12/1/2010 9:41", "UnitPrice": "27.50", "CustomerID": "14527", "Country": "United Kingdom"}
 
@@ -28,6 +44,9 @@ def aws(monkeypatch):
     monkeypatch.setenv("ECOMFLOW_STREAM_NAME", "records")
     monkeypatch.setenv("ECOMFLOW_INVOICE_TABLE", "Invoice")
     monkeypatch.setenv("ECOMFLOW_CUSTOMER_TABLE", "Customer")
+    monkeypatch.setenv("ECOMFLOW_STAFF_ISSUER", STAFF)
+    monkeypatch.setenv("ECOMFLOW_CUSTOMER_ISSUER", CUSTOMERS)
+    monkeypatch.setenv("ECOMFLOW_APP_CLIENTS", "staffapp,shopapp")
     with mock_aws():
         kinesis = boto3.client("kinesis", region_name="us-east-1")
         kinesis.create_stream(StreamName="records", ShardCount=1)
@@ -36,9 +55,11 @@ def aws(monkeypatch):
         yield kinesis, ddb
 
 
-def call(name: str, method: str, path: str, body=None, content_type: str | None = "application/json"):
+def call(name: str, method: str, path: str, body=None, content_type: str | None = "application/json",
+         claims: dict[str, str] | None = None, query: dict[str, list[str]] | None = None):
     headers = {"Content-Type": content_type} if content_type else {}
-    response = load_handler(name)(proxy_event(method, path, headers, body), LambdaContextStub.for_function(name))
+    event = proxy_event(method, path, headers, body, query, claims=claims or DEFAULT_CLAIMS[name])
+    response = load_handler(name)(event, LambdaContextStub.for_function(name))
     return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 
 
@@ -84,7 +105,7 @@ def test_bad_records_are_named(aws):
 
 def test_base64_body_is_decoded(aws):
     event = proxy_event("POST", "/records", {"Content-Type": "application/json"},
-                        json.dumps({"records": [GOOD]}).encode())
+                        json.dumps({"records": [GOOD]}).encode(), claims=PRODUCER)
     event["body"], event["isBase64Encoded"] = base64.b64encode(event["body"].encode()).decode(), True
     response = load_handler("ingest")(event, LambdaContextStub.for_function("ingest"))
     assert response["statusCode"] == 202
@@ -159,7 +180,7 @@ def fuzz_event(rng: random.Random) -> dict:
         content_type = rng.choice(FUZZ_TYPES)
     if rng.random() < 0.4:
         content_type += "; charset=" + rng.choice(FUZZ_CHARSETS)
-    event = proxy_event("POST", "/records", {"Content-Type": content_type}, mutated(rng, data))
+    event = proxy_event("POST", "/records", {"Content-Type": content_type}, mutated(rng, data), claims=PRODUCER)
     roll = rng.random()
     if roll < 0.05:
         event["body"] = (event["body"] or "") + "\ud800"  # a text body no bytes could have made
@@ -192,9 +213,15 @@ def http_post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, dict
         conn.close()
 
 
+def as_producer(method: str, resource: str, headers) -> dict[str, str]:
+    """An authorizer that lets every request in as a producer: these tests are about bodies, not tokens
+    (tests/integration/test_api_access.py checks the tokens, against moto's Cognito)."""
+    return PRODUCER
+
+
 @pytest.fixture
 def local_api(aws):
-    api = start_api()
+    api = start_api(authorizer=as_producer)
     yield api
     api.stop()
 
@@ -225,7 +252,7 @@ def test_local_api_turns_a_handler_crash_into_a_generic_500(aws):
     def crashing(event, context):
         raise RuntimeError("secret internals")
 
-    api = start_api(handlers={"ingest": crashing, "query": crashing})
+    api = start_api(handlers={"ingest": crashing, "query": crashing}, authorizer=as_producer)
     try:
         status, body = http_post(api.url, b"{}", {"Content-Type": "application/json"})
     finally:
@@ -361,7 +388,8 @@ def test_a_bug_in_the_query_lambda_is_a_generic_500(aws, monkeypatch):
 
 def test_the_config_is_read_once_when_the_handler_loads(aws, monkeypatch):
     kinesis, _ = aws
-    event = proxy_event("POST", "/records", {"Content-Type": "application/json"}, json.dumps({"records": [GOOD]}))
+    event = proxy_event("POST", "/records", {"Content-Type": "application/json"}, json.dumps({"records": [GOOD]}),
+                        claims=PRODUCER)
     loaded = load_handler("ingest")
     monkeypatch.delenv("ECOMFLOW_STREAM_NAME")
     assert loaded(event, LambdaContextStub.for_function("ingest"))["statusCode"] == 202  # what it read at load
@@ -382,7 +410,7 @@ def test_the_boto3_client_is_built_once_per_loaded_handler(aws, monkeypatch):
     monkeypatch.setattr(ecomflow_aws, "client", counting)
     module = load_lambda("query")
     for _ in range(3):
-        module.handler(proxy_event("GET", "/invoices/536365"), LambdaContextStub.for_function("query"))
+        module.handler(proxy_event("GET", "/invoices/536365", claims=ANALYST), LambdaContextStub.for_function("query"))
     assert built == ["dynamodb"]
 
 
@@ -399,3 +427,133 @@ def test_lambdas_do_not_import_pyspark():
             "print(sorted(m for m in sys.modules if m.startswith('pyspark')))\n")
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- who may do what, at the Lambdas (claims as API Gateway passes them) -----------------------------
+
+def seed_mixed_invoice(ddb):
+    """Invoice 536365 with three lines of customer 17850 and one of customer 13047 (invoices can mix)."""
+    def line(rid, code, customer_id):
+        return {"record_id": rid, "invoice_no": "536365", "stock_code": code, "description": "X", "quantity": 6,
+                "unit_price": Decimal("2.55"), "revenue": Decimal("15.3"), "invoice_ts": "2010-12-01T08:26:00",
+                "customer_id": customer_id, "country": "United Kingdom", "line_type": "sale"}
+    dynamodb.save_lines(ddb, "Invoice", "Customer", [line("a1", "85123A", "17850"), line("a2", "85123A", "13047"),
+                                                      line("a3", "71053", "17850"), line("a4", "22633", "17850")])
+
+
+def test_a_producer_may_not_read(aws):
+    seed_mixed_invoice(aws[1])
+    for path in ("/invoices/536365", "/invoices/536365/items/85123A", "/customers/17850/invoices"):
+        assert call("query", "GET", path, claims=PRODUCER) == (
+            403, {"statusCode": 403, "message": "a producer may not use this route"})
+
+
+@pytest.mark.parametrize("claims", [ANALYST, customer("17850")], ids=["analyst", "customer"])
+def test_readers_may_not_post(aws, claims):
+    kinesis, _ = aws
+    status, body = call("ingest", "POST", "/records", json.dumps({"records": [GOOD]}), claims=claims)
+    assert status == 403 and body["message"].endswith("may not use this route")
+    assert stream_records(kinesis) == []
+
+
+def test_an_analyst_reads_every_line_of_a_mixed_invoice(aws):
+    seed_mixed_invoice(aws[1])
+    status, body = call("query", "GET", "/invoices/536365", claims=ANALYST)
+    assert status == 200 and sorted(line["customer_id"] for line in body["lines"]) == ["13047", "17850", "17850",
+                                                                                       "17850"]
+
+
+def test_a_customer_reads_only_their_own_lines_of_a_mixed_invoice(aws):
+    seed_mixed_invoice(aws[1])
+    status, body = call("query", "GET", "/invoices/536365", claims=customer("13047"))
+    assert (status, body["count"], [line["record_id"] for line in body["lines"]]) == (200, 1, ["a2"])
+    status, body = call("query", "GET", "/invoices/536365/items/85123A", claims=customer("17850"))
+    assert (status, [line["record_id"] for line in body["lines"]]) == (200, ["a1"])
+
+
+def test_another_customers_invoice_is_404_like_an_absent_one(aws):
+    seed_mixed_invoice(aws[1])
+    # the answer an absent invoice gets, so a customer cannot probe which invoice numbers exist
+    assert call("query", "GET", "/invoices/999999", claims=customer("99")) == (
+        404, {"statusCode": 404, "message": "invoice 999999 not found"})
+    assert call("query", "GET", "/invoices/536365", claims=customer("99")) == (
+        404, {"statusCode": 404, "message": "invoice 536365 not found"})
+    status, body = call("query", "GET", "/invoices/536365/items/71053", claims=customer("13047"))
+    assert (status, body["message"]) == (404, "invoice 536365 has no line with stock code 71053")
+
+
+def test_a_customer_reads_their_own_invoice_list_and_no_one_elses(aws):
+    seed_mixed_invoice(aws[1])
+    status, body = call("query", "GET", "/customers/17850/invoices", claims=customer("17850"))
+    assert status == 200 and body["invoices"][0]["line_count"] == 3
+    assert call("query", "GET", "/customers/13047/invoices", claims=customer("17850")) == (
+        403, {"statusCode": 403, "message": "a customer may read their own invoices only"})
+    assert call("query", "GET", "/customers/17850.0/invoices", claims=customer("17850"))[0] == 200  # the same id
+
+
+def test_no_claims_are_401_at_both_lambdas(aws):
+    for name, method, path in (("ingest", "POST", "/records"), ("query", "GET", "/invoices/536365")):
+        event = proxy_event(method, path, {"Content-Type": "application/json"}, json.dumps({"records": [GOOD]}))
+        response = load_handler(name)(event, LambdaContextStub.for_function(name))
+        assert (response["statusCode"], json.loads(response["body"])) == (
+            401, {"statusCode": 401, "message": "Unauthorized"})
+
+
+def test_a_lambda_without_its_pools_lets_no_one_in(aws, monkeypatch):
+    monkeypatch.delenv("ECOMFLOW_STAFF_ISSUER")
+    assert call("query", "GET", "/invoices/536365", claims=ANALYST) == (
+        500, {"statusCode": 500, "message": "internal error; retry later"})
+
+
+# --- pages ------------------------------------------------------------------------------------------
+
+def test_an_invoice_is_read_in_pages(aws):
+    seed_mixed_invoice(aws[1])
+    seen, token, pages_read = [], None, 0
+    while True:
+        query = {"limit": ["3"], **({"page": [token]} if token else {})}
+        status, body = call("query", "GET", "/invoices/536365", claims=ANALYST, query=query)
+        assert status == 200 and body["count"] == len(body["lines"]) <= 3
+        seen += [line["record_id"] for line in body["lines"]]
+        pages_read += 1
+        token = body["next_page"]
+        if token is None:
+            break
+    assert sorted(seen) == ["a1", "a2", "a3", "a4"] and len(seen) == 4 and pages_read == 2
+
+
+def test_a_customer_pages_through_their_own_lines_only(aws):
+    seed_mixed_invoice(aws[1])
+    status, first = call("query", "GET", "/invoices/536365", claims=customer("17850"), query={"limit": ["2"]})
+    assert status == 200 and first["count"] == 2 and first["next_page"]
+    status, second = call("query", "GET", "/invoices/536365", claims=customer("17850"),
+                          query={"limit": ["2"], "page": [first["next_page"]]})
+    ids = [line["record_id"] for line in first["lines"] + second["lines"]]
+    assert status == 200 and sorted(ids) == ["a1", "a3", "a4"]
+
+
+def test_a_page_token_cannot_be_taken_to_another_invoice_or_customer(aws):
+    seed_mixed_invoice(aws[1])
+    token = call("query", "GET", "/invoices/536365", claims=ANALYST, query={"limit": ["1"]})[1]["next_page"]
+    for path in ("/invoices/536366", "/invoices/536365/items/85123A", "/customers/536365/invoices"):
+        status, body = call("query", "GET", path, claims=ANALYST, query={"page": [token]})
+        assert status == 400 and "page token" in body["message"]
+
+
+@pytest.mark.parametrize("limit", ["0", "1001", "x"])
+def test_a_page_size_out_of_bounds_is_400(aws, limit):
+    status, body = call("query", "GET", "/invoices/536365", claims=ANALYST, query={"limit": [limit]})
+    assert status == 400 and body["message"].startswith("limit:")
+
+
+def test_the_default_page_holds_500_lines(aws):
+    from ecomflow.api import pages
+
+    def line(i):
+        return {"record_id": f"r{i:04d}", "invoice_no": "536365", "stock_code": "85123A", "description": "X",
+                "quantity": 1, "unit_price": Decimal("1"), "revenue": Decimal("1"),
+                "invoice_ts": "2010-12-01T08:26:00", "customer_id": "17850", "country": "United Kingdom",
+                "line_type": "sale"}
+    dynamodb.save_lines(aws[1], "Invoice", "Customer", [line(i) for i in range(pages.DEFAULT_PAGE_SIZE + 1)])
+    status, body = call("query", "GET", "/invoices/536365", claims=ANALYST)
+    assert (status, body["count"], body["next_page"] is not None) == (200, 500, True)

@@ -66,3 +66,65 @@ def test_the_typed_routes_declare_the_documented_path_parameters():
         typed.update({(method, path): _path_parameters(op, schema) for path, ops in schema["paths"].items()
                       for method, op in ops.items()})
     assert typed == documented
+
+
+def test_each_operation_asks_for_the_scopes_its_method_asks_for():
+    from ecomflow.api import access
+
+    doc = document()
+    schemes = doc["components"]["securitySchemes"]
+    assert set(schemes["producer"]["flows"]["clientCredentials"]["scopes"]) == {access.WRITE_SCOPE, access.READ_SCOPE}
+    documented = {}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            scopes = set()
+            for requirement in op["security"]:
+                for scheme, names in requirement.items():
+                    # the user scheme is a person's access token: scope aws.cognito.signin.user.admin
+                    scopes |= {access.USER_SCOPE} if scheme == "user" else set(names)
+            documented[(method.upper(), path)] = scopes
+    assert documented == {key: set(scopes) for key, scopes in access.METHOD_SCOPES.items()}
+
+
+def test_every_operation_documents_the_refusals_of_the_authorizer():
+    for ops in document()["paths"].values():
+        for op in ops.values():
+            assert {"401", "403"} <= set(op["responses"])
+
+
+def test_the_documented_query_parameters_are_the_typed_routes():
+    import json
+
+    from ecomflow.api import pages
+    from ecomflow.local.api_local import load_lambda
+
+    doc = document()
+
+    def query_parameters(operation: dict, root: dict) -> list[tuple[str, object, object]]:
+        found = []
+        for param in operation.get("parameters", []):
+            if "$ref" in param:
+                param = root["components"]["parameters"][param["$ref"].rsplit("/", 1)[1]]
+            if param["in"] == "query":
+                schema = param["schema"]
+                found.append((param["name"], schema.get("maximum", schema.get("maxLength")),
+                              schema.get("default")))
+        return sorted(found)
+
+    schema = json.loads(load_lambda("query").app.get_openapi_schema().model_dump_json(by_alias=True,
+                                                                                     exclude_none=True))
+    typed = {}
+    for path, ops in schema["paths"].items():
+        for method, op in ops.items():
+            params = []
+            for param in op.get("parameters", []):
+                if param["in"] == "query":
+                    s = param["schema"]
+                    if "anyOf" in s:  # an optional string: anyOf [string, null]
+                        s = next(x for x in s["anyOf"] if x.get("type") == "string")
+                    params.append((param["name"], s.get("maximum", s.get("maxLength")), s.get("default")))
+            typed[(method, path)] = sorted(params)
+    documented = {(m, p): query_parameters(op, doc) for p, ops in doc["paths"].items() for m, op in ops.items()
+                  if m == "get"}
+    assert typed == documented
+    assert ("limit", pages.MAX_PAGE_SIZE, pages.DEFAULT_PAGE_SIZE) in documented[("get", "/invoices/{invoice_no}")]
