@@ -10,14 +10,10 @@ ECOMFLOW_APP_CLIENTS, POWERTOOLS_SERVICE_NAME, POWERTOOLS_LOG_LEVEL.
 from __future__ import annotations
 
 import functools
-import json
-from http import HTTPStatus
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Depends, Response, content_types
-from aws_lambda_powertools.event_handler.exceptions import ServiceError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler import Depends
 from aws_lambda_powertools.event_handler.request import Request
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -28,9 +24,7 @@ from ecomflow.config import ApiConfig
 
 CONFIG = ApiConfig.from_env()
 logger = Logger(service="ecomflow-query")
-# A response that breaks its type is a bug: a 500 (internal_error), not Powertools' 422.
-app = APIGatewayRestResolver(enable_validation=True,
-                             response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+app = errors.resolver(logger)
 
 
 @functools.cache
@@ -66,31 +60,6 @@ def get_customer_invoices(customer_id: query.CustomerIdParam, caller: Reader,
     return query.customer_invoices(dynamodb(), CONFIG.customer_table, customer_id, caller, limit=limit, page=page)
 
 
-@app.exception_handler(RequestValidationError)
-def invalid_parameters(error: RequestValidationError) -> Response:
-    return refused(errors.refusal(error))
-
-
-@app.exception_handler(ServiceError)
-def refused(error: ServiceError) -> Response:
-    # 400 for a malformed id or page token, 401/403 for a caller without the right, 404 for an absent
-    # id or an unknown route; registered so the Exception handler below skips them.
-    logger.info("request refused", extra={"status": int(error.status_code), "reason": error.msg})
-    return errors.answer(error)
-
-
-@app.exception_handler(Exception)
-def internal_error(error: Exception) -> Response:
-    # The last resort: a bug answers a generic 500 (its details stay in the log), never a dead Lambda (502).
-    logger.exception("unexpected error", extra={"error": type(error).__name__})
-    return errors.internal_error()
-
-
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 def handler(event: dict, context: LambdaContext) -> dict:
-    try:
-        return app.resolve(event, context)
-    except Exception:  # an event Powertools cannot route at all; everything else ends in internal_error
-        logger.exception("unexpected error outside the route")
-        return {"statusCode": 500, "headers": {"Content-Type": content_types.APPLICATION_JSON},
-                "body": json.dumps(errors.INTERNAL_ERROR)}
+    return errors.resolve(app, logger, event, context)

@@ -3,19 +3,22 @@
 Every error answer has the same JSON body: `{"statusCode": ..., "message": ...}`, plus `errors`
 (one entry per bad record) when a request is refused for what its records hold. The routes raise
 Powertools' HTTP errors (`NotFoundError`, `ServiceUnavailableError`, ...) or `InvalidRequestError`,
-the one that carries `errors`; the handlers register `answer` for `ServiceError`, `refusal` for
-Powertools' `RequestValidationError` (a 400 here, not Powertools' 422) and `internal_error` for
-anything else.
+the one that carries `errors`. `resolver` builds both Lambdas' Powertools app with the handlers that
+answer them: `answer` for a `ServiceError`, `refusal` for Powertools' `RequestValidationError` (a 400
+here, not Powertools' 422) and `internal_error` for anything else; `resolve` runs one event through
+it and answers 500 even for an event Powertools cannot route.
 
 No pyspark here: this module runs inside both Lambdas.
 """
 
 from __future__ import annotations
 
+import json
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools.event_handler import Response, content_types
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 
@@ -87,3 +90,45 @@ def refusal(error: RequestValidationError) -> InvalidRequestError:
     """400 for what Powertools' validation refused (path parameters), naming each bad parameter."""
     problems = [_problem(e) for e in error.errors()]
     return InvalidRequestError(HTTPStatus.BAD_REQUEST, "; ".join(problems) or "invalid request")
+
+
+def resolver(logger: Logger) -> APIGatewayRestResolver:
+    """A Lambda's Powertools app, validating with models, its error answers registered.
+
+    A response that breaks its own model is a bug: a 500, not Powertools' 422.
+    """
+    app = APIGatewayRestResolver(enable_validation=True,
+                                 response_validation_error_http_code=HTTPStatus.INTERNAL_SERVER_ERROR)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_parameters(error: RequestValidationError) -> Response:
+        return refused(refusal(error))
+
+    @app.exception_handler(ServiceError)
+    def refused(error: ServiceError) -> Response:
+        # Ours (InvalidRequestError, 503), a caller's 401/403, Powertools' own 404 for an unknown route;
+        # registered so the Exception handler below skips them.
+        status = int(error.status_code)
+        if status >= 500:
+            logger.error("request failed", extra={"status": status, "reason": error.msg,
+                                                  "cause": repr(error.__cause__)})
+        else:
+            logger.info("request refused", extra={"status": status, "reason": error.msg})
+        return answer(error)
+
+    @app.exception_handler(Exception)
+    def unexpected(error: Exception) -> Response:
+        logger.exception("unexpected error", extra={"error": type(error).__name__})
+        return internal_error()
+
+    return app
+
+
+def resolve(app: APIGatewayRestResolver, logger: Logger, event: dict, context: Any) -> dict:
+    """`app`'s answer to one API Gateway event; a 500 for an event Powertools cannot route at all."""
+    try:
+        return app.resolve(event, context)
+    except Exception:  # everything routable already ended in the handlers above
+        logger.exception("unexpected error outside the route")
+        return {"statusCode": int(HTTPStatus.INTERNAL_SERVER_ERROR),
+                "headers": {"Content-Type": content_types.APPLICATION_JSON}, "body": json.dumps(INTERNAL_ERROR)}
