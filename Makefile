@@ -19,7 +19,7 @@ $(STAMP): setup.py requirements.lock
 
 ## The local Spark driver's class archive (a faster JVM start; lib/ecomflow/local/jvm_archive.py).
 ## An optimisation only: setup goes on without it.
-jvm-archive: $(STAMP)
+jvm-archive: $(STAMP) iceberg-jars
 	@$(BIN)/ecomflow --log-level WARNING jvm-archive || echo "warning: no JVM class archive (local Spark starts slower)"
 
 ## The local Apache Iceberg runtime for Spark 3.5 (docs/iceberg-local.md): PyPI's jar plus pyspark's
@@ -31,7 +31,7 @@ iceberg-jars: $(STAMP)
 os-deps:
 	bash scripts/install-os-deps.sh
 
-setup: os-deps $(STAMP) jvm-archive iceberg-jars
+setup: os-deps $(STAMP) iceberg-jars jvm-archive
 
 ## The main command: the whole pipeline on the embedded local stack (no AWS account).
 demo: setup

@@ -60,5 +60,6 @@ setup(
         "ecomflow.spark_sessions": ["local=ecomflow.local.spark:local_session"],
         "ecomflow.stream_sources": ["shard-poller=ecomflow.local.stream_runner:run_local_stream"],
         "ecomflow.redshift_targets": ["postgres=ecomflow.local.postgres_target:PostgresTarget"],
+        "ecomflow.iceberg_catalogs": ["local=ecomflow.local.iceberg:register_catalog"],
     },
 )

@@ -49,6 +49,24 @@ SESSION_SETTINGS = {
 }
 
 
+# The Spark catalog of the lake's Iceberg tables where a launcher configured one: the Glue jobs get
+# `--datalake-formats iceberg` and `spark.sql.catalog.lake` on the Glue Data Catalog (cloudformation/).
+LAKE_CATALOG = "lake"
+
+
+def lake_catalog(spark: SparkSession, lake_uri: str) -> str:
+    """The name of the Spark catalog that holds the lake's Iceberg tables.
+
+    Where the launcher configured `spark.sql.catalog.lake` (Glue: the Glue Data Catalog) it is
+    `lake`; elsewhere the local stand-in registers the lake's own JDBC catalog on the local
+    PostgreSQL (`ecomflow.local.iceberg`) and names it.
+    """
+    if spark.conf.get(f"spark.sql.catalog.{LAKE_CATALOG}", None):
+        return LAKE_CATALOG
+    register = plugins.load(plugins.ICEBERG_CATALOGS, "local")  # ecomflow.local.iceberg.register_catalog
+    return str(register(spark, lake_uri))
+
+
 @dataclass
 class Runtime:
     """A Spark session plus, in Glue, the GlueContext and Job that own bookmarks."""

@@ -2,8 +2,8 @@
 
 A partition-scoped MERGE that a replay leaves alone, write-audit-publish through a branch and a
 fast-forward, compaction and snapshot expiry, on a Hadoop catalog in a temporary warehouse. The
-Spark run is a child spark-submit: the test run's one in-process SparkSession has no Iceberg jars
-and stays the only one in this process.
+Spark run is a child spark-submit given only the built jars, so it checks the build itself; the
+lake's own tables and catalog are tested in the test run's session (test_iceberg_store.py).
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import sys
 
 from pyspark.sql import SparkSession
 
-from ecomflow.local import jvm_archive
+from ecomflow.local import iceberg, jvm_archive
 from ecomflow.runtime import OWN_SESSION_MARKER, apply_session_settings, launched_by_launcher, launched_session
 
 LOCAL_SETTINGS = {
@@ -48,9 +48,13 @@ LOCAL_LOG_LEVELS = {"org.apache.parquet.hadoop.MemoryManager": "ERROR",
                     "org.apache.spark.sql.execution.streaming.FileStreamSink": "ERROR"}
 # PostgreSQL's JDBC driver (Debian libpostgresql-jdbc-java) for the local Redshift stand-in: Spark's JDBC
 # source loads the driver class on the driver, so the jar goes in when the JVM starts (spark.jars).
+# The same driver serves the lake's Iceberg JDBC catalog, whose jars `make iceberg-jars` builds
+# (ecomflow.local.iceberg); the Iceberg extensions are a static setting, so they go in here too.
 POSTGRES_JDBC_JAR = os.environ.get("ECOMFLOW_JDBC_JAR", "/usr/share/java/postgresql.jar")
-if os.path.isfile(POSTGRES_JDBC_JAR):
-    LOCAL_SETTINGS["spark.jars"] = POSTGRES_JDBC_JAR
+_JARS = [jar for jar in (POSTGRES_JDBC_JAR,) if os.path.isfile(jar)] + iceberg.jars()
+if _JARS:
+    LOCAL_SETTINGS["spark.jars"] = ",".join(_JARS)
+LOCAL_SETTINGS.update(iceberg.session_settings())
 
 
 def local_session(master: str | None = None, app_name: str = "ecomflow",

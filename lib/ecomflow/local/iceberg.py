@@ -1,0 +1,111 @@
+"""Apache Iceberg on a laptop: the runtime jars in the local session, and each lake's catalog on the local PostgreSQL.
+
+AWS Glue 5.1 brings Iceberg (`--datalake-formats iceberg`) and the Glue Data Catalog; here the jars
+are the ones `make iceberg-jars` builds (docs/iceberg-local.md) and the catalog is Iceberg's JDBC
+catalog in the local stack's PostgreSQL (docs/decisions.md: SQLite's file locks failed concurrent
+commits, PostgreSQL's row locks serialise them).
+
+One PostgreSQL database holds the catalogs of every local lake. Iceberg's JDBC catalog keys its
+rows by the Spark catalog's name, so each lake gets a catalog named after its location
+(`lake_<12 hex digits>`): `/tmp/lake` and `.state/demo/lake` both hold an `ecomflow.sales`, and
+one Spark session (the test run's) can use several lakes. The warehouse is the lake itself, and the
+tables' locations are the lake's zones (`<lake>/curated/sales`, ...).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from ecomflow.errors import EnvironmentMissingError
+from ecomflow.local.localstack import PostgresEndpoint, load_endpoints
+
+ICEBERG_VERSION = "1.10.2"
+RUNTIME_JAR = f"iceberg-spark-runtime-3.5_2.12-{ICEBERG_VERSION}.jar"
+SHADED_JAR = "iceberg-jackson-shaded-2.15.2.jar"
+EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+BUILD_HINT = "run `make iceberg-jars` (python scripts/build_iceberg_jars.py; docs/iceberg-local.md)"
+
+
+def jar_dir() -> Path:
+    """Where `make iceberg-jars` puts the jars (`ECOMFLOW_CACHE`, default `~/.cache/ecomflow`)."""
+    base = os.environ.get("ECOMFLOW_CACHE") or str(Path.home() / ".cache" / "ecomflow")
+    return Path(base).expanduser() / "iceberg" / ICEBERG_VERSION
+
+
+def jars() -> list[str]:
+    """The two jars of a complete build, or [] when there is none (its manifest names both).
+
+    The hashes are the build script's business (`--check`); a session start only looks for the files.
+    """
+    folder = jar_dir()
+    try:
+        recorded = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))["jars"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+    found = [folder / name for name in (RUNTIME_JAR, SHADED_JAR)]
+    return [str(p) for p in found if p.name in recorded and p.is_file()] if all(p.is_file() for p in found) else []
+
+
+def session_settings() -> dict[str, str]:
+    """What a local session needs at its start for Iceberg: the jars' extensions (a static setting)."""
+    return {"spark.sql.extensions": EXTENSIONS} if jars() else {}
+
+
+def catalog_name(lake_uri: str) -> str:
+    """The Spark (and JDBC catalog) name of the lake at `lake_uri`: `lake_<12 hex of its normalised URI>`."""
+    return "lake_" + hashlib.sha256(normalise(lake_uri).encode("utf-8")).hexdigest()[:12]
+
+
+def normalise(lake_uri: str) -> str:
+    """`/tmp/lake/`, `file:/tmp/lake` and `file:///tmp/lake` are one lake: `file:///tmp/lake`."""
+    text = lake_uri.rstrip("/")
+    if "://" in text and not text.startswith("file://"):
+        return text
+    if text.startswith("file:"):
+        text = text[len("file:"):].lstrip("/")
+        text = "/" + text
+    return Path(text).expanduser().resolve().as_uri()
+
+
+def catalog_settings(lake_uri: str, postgres: PostgresEndpoint) -> dict[str, str]:
+    """The `spark.sql.catalog.<name>.*` settings of the lake's JDBC catalog on `postgres`."""
+    prefix = f"spark.sql.catalog.{catalog_name(lake_uri)}"
+    return {
+        prefix: "org.apache.iceberg.spark.SparkCatalog",
+        f"{prefix}.type": "jdbc",
+        f"{prefix}.uri": postgres.jdbc_url,
+        f"{prefix}.jdbc.user": postgres.user,
+        f"{prefix}.jdbc.password": postgres.password,
+        f"{prefix}.warehouse": normalise(lake_uri),
+        # Iceberg's JDBC catalog V1 schema (adds iceberg_type; V0 cannot hold views).
+        f"{prefix}.jdbc.schema-version": "V1",
+        # Our MERGEs retry a conflicting commit themselves (ecomflow.stores.iceberg); a table load
+        # sees the committed state at once.
+        f"{prefix}.cache-enabled": "false",
+    }
+
+
+def register_catalog(spark: SparkSession, lake_uri: str, postgres: PostgresEndpoint | None = None) -> str:
+    """Register the lake's catalog in `spark` (a runtime setting: no new session); returns its name.
+
+    Args:
+        postgres: the PostgreSQL holding the catalog; by default the running local stack's.
+
+    Raises:
+        EnvironmentMissingError: no Iceberg jars in the session, or no local stack running.
+    """
+    if "IcebergSparkSessionExtensions" not in (spark.conf.get("spark.sql.extensions", "") or ""):
+        raise EnvironmentMissingError(f"this Spark session has no Iceberg: {BUILD_HINT}")
+    if postgres is None:
+        try:
+            postgres = load_endpoints().postgres
+        except Exception as exc:  # LocalStackError: not started
+            raise EnvironmentMissingError(f"the lake's Iceberg catalog lives in the local PostgreSQL: {exc}") from None
+    for key, value in catalog_settings(lake_uri, postgres).items():
+        spark.conf.set(key, value)
+    return catalog_name(lake_uri)

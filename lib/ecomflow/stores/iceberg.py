@@ -1,0 +1,284 @@
+"""The lake's tables on Apache Iceberg: create them, merge new rows, audit on a branch, publish, history.
+
+Tables are named `catalog.database.table`; which catalog that is (the Glue Data Catalog on AWS, a
+JDBC catalog on the local PostgreSQL on a laptop) is the runtime adapter's business
+(`ecomflow.runtime.lake_catalog`), never this module's.
+
+Writes add the rows whose key a table does not hold yet, in one commit, idempotently and safely
+beside concurrent writers (docs/decisions.md, "Iceberg: how two writers meet"):
+
+- `MERGE INTO ... ON t.key = s.key AND <the touched partitions>`: a replay finds its rows and adds
+  nothing, and only the touched partitions are read.
+- The MERGE has a `WHEN MATCHED` clause that never fires. An insert-only MERGE is planned by Spark
+  as a plain append, which Iceberg commits without validation: two writers adding the same key at
+  once both commit it (measured: 480 rows, 247 distinct keys). With a matched clause it stays a
+  row-level operation, which Iceberg validates against every commit since the one it read.
+- Tables are `serializable` and `merge-on-read`: a commit that meets a concurrent commit adding
+  files to the same partitions fails validation and is retried on the new snapshot (its anti-join
+  then sees the other writer's rows); since no clause ever deletes, no delete file is written and a
+  commit costs only its new rows (copy-on-write would rewrite every file holding a matched key).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import types as T
+
+from ecomflow import contract
+from ecomflow.errors import PublishError
+from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+
+log = logging.getLogger(__name__)
+
+# Table properties of every lake table (see the module doc for why these).
+TABLE_PROPERTIES: Mapping[str, str] = {
+    "format-version": "2",
+    "write.merge.mode": "merge-on-read",
+    "write.merge.isolation-level": "serializable",
+    "write.delete.mode": "merge-on-read",
+    "write.update.mode": "merge-on-read",
+    "write.wap.enabled": "true",
+    # Iceberg's own retries of a commit whose base moved on but which still validates.
+    "commit.retry.num-retries": "10",
+    "write.parquet.compression-codec": "snappy",
+}
+# Our retries of a MERGE that failed validation (another writer committed rows in its partitions).
+MERGE_ATTEMPTS = 12
+_RETRYABLE = ("ValidationException", "CommitFailedException", "Found conflicting files",
+              "Cannot commit", "AlreadyExistsException: Requested path")
+BRANCH_PREFIX = "audit_"
+_NAME = re.compile(r"^[A-Za-z0-9_]+$")
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """One Iceberg table of the lake: its identifier, location, schema, partition columns and key."""
+
+    catalog: str
+    database: str
+    name: str
+    location: str
+    schema: T.StructType
+    partitions: tuple[str, ...]
+    key: str
+
+    @property
+    def ident(self) -> str:
+        """`catalog.database.table`, quoted where SQL needs it."""
+        return ".".join(_quote(part) for part in (self.catalog, self.database, self.name))
+
+    def at(self, branch: str | None) -> str:
+        """The identifier of the table's `branch` (`...table.branch_<name>`), or of `main` for None."""
+        if branch is None:
+            return self.ident
+        return f"{self.ident}.{_quote('branch_' + _checked(branch))}"
+
+    @property
+    def short(self) -> str:
+        """`database.table`, as the Iceberg procedures take it."""
+        return f"{self.database}.{self.name}"
+
+
+def _checked(name: str) -> str:
+    if not _NAME.match(name):
+        raise ValueError(f"not a plain identifier: {name!r}")
+    return name
+
+
+def _quote(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _literal(value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        raise ValueError(f"no SQL literal for a partition value {value!r}")
+    if isinstance(value, int):
+        return str(value)
+    return "'" + str(value).replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def lake_tables(catalog: str, database: str, lake_uri: str) -> tuple[LakeTable, LakeTable]:
+    """The lake's curated `sales` and quarantine tables, at `<lake>/curated/sales` and `<lake>/quarantine/sales`."""
+    return (
+        LakeTable(catalog, database, contract.CURATED_TABLE, contract.zone_uri(lake_uri, contract.CURATED_ZONE),
+                  CURATED_SCHEMA, CURATED_PARTITIONS, "record_id"),
+        LakeTable(catalog, database, contract.QUARANTINE_TABLE,
+                  contract.zone_uri(lake_uri, contract.QUARANTINE_ZONE), QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
+                  "quarantine_id"),
+    )
+
+
+def create_table_sql(table: LakeTable) -> str:
+    """`CREATE TABLE IF NOT EXISTS` of `table`: its columns, partitioning, location and properties."""
+    columns = ", ".join(f"{_quote(f.name)} {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}"
+                        for f in table.schema.fields)
+    properties = ", ".join(f"'{k}' = '{v}'" for k, v in TABLE_PROPERTIES.items())
+    location = table.location.replace("'", "\\'")
+    return (f"CREATE TABLE IF NOT EXISTS {table.ident} ({columns}) USING iceberg "
+            f"PARTITIONED BY ({', '.join(_quote(p) for p in table.partitions)}) "
+            f"LOCATION '{location}' TBLPROPERTIES ({properties})")
+
+
+def ensure_table(spark: SparkSession, table: LakeTable) -> None:
+    """Create the namespace and the table unless they exist (idempotent, safe to race)."""
+    spark.sql(f"CREATE NAMESPACE IF NOT EXISTS {_quote(table.catalog)}.{_quote(table.database)}")
+    try:
+        spark.sql(create_table_sql(table))
+    except Exception as exc:  # a concurrent creator won: the table is there, which is what we wanted
+        if "AlreadyExists" not in str(exc) and "already exists" not in str(exc):
+            raise
+
+
+def partition_filter(alias: str | None, partitions: Sequence[str], touched: Sequence[Mapping[str, object]]) -> str:
+    """`(t.year = 2011 AND t.month = 12) OR (...)` for the touched partitions; `false` for none."""
+    if not touched:
+        return "false"
+    prefix = f"{alias}." if alias else ""
+    terms = [" AND ".join(f"{prefix}{_quote(c)} = {_literal(values[c])}" for c in partitions) for values in touched]
+    return " OR ".join(f"({term})" for term in terms)
+
+
+def touched_partitions(rows: DataFrame, partitions: Sequence[str]) -> list[Mapping[str, object]]:
+    """The distinct partition values `rows` falls in (one small Spark job), sorted."""
+    found = [r.asDict() for r in rows.select(*partitions).distinct().collect()]
+    return sorted(found, key=lambda values: tuple(str(values[c]).zfill(12) for c in partitions))
+
+
+def merge_sql(table: LakeTable, source_view: str, touched: Sequence[Mapping[str, object]],
+              branch: str | None = None) -> str:
+    """The MERGE that adds the rows of `source_view` whose key `table` (or its `branch`) lacks."""
+    key = _quote(table.key)
+    return (f"MERGE INTO {table.at(branch)} t USING {_quote(source_view)} s "
+            f"ON t.{key} = s.{key} AND ({partition_filter('t', table.partitions, touched)}) "
+            # Never fires: keeps the MERGE a validated row-level operation (module doc).
+            "WHEN MATCHED AND false THEN DELETE "
+            "WHEN NOT MATCHED THEN INSERT *")
+
+
+def _retryable(exc: BaseException) -> bool:
+    text = str(exc)
+    return any(marker in text for marker in _RETRYABLE)
+
+
+def merge_new_rows(spark: SparkSession, table: LakeTable, rows: DataFrame, branch: str | None = None,
+                   touched: Sequence[Mapping[str, object]] | None = None,
+                   attempts: int = MERGE_ATTEMPTS, backoff_s: float = 0.2) -> list[Mapping[str, object]]:
+    """Add the rows of `rows` whose key the table lacks, in one commit; retried when a concurrent commit conflicts.
+
+    `rows` must hold one row per key. Returns the partitions `rows` touches (none: nothing is done).
+
+    Raises:
+        PublishError: the commit still conflicted after `attempts` tries.
+    """
+    touched = touched_partitions(rows, table.partitions) if touched is None else list(touched)
+    if not touched:
+        return []
+    view = f"ecomflow_merge_{uuid.uuid4().hex[:12]}"
+    rows.select(*table.schema.fieldNames()).createOrReplaceTempView(view)
+    sql = merge_sql(table, view, touched, branch)
+    try:
+        for attempt in range(1, attempts + 1):
+            try:
+                spark.sql(sql)
+                break
+            except Exception as exc:
+                if not _retryable(exc) or attempt == attempts:
+                    if _retryable(exc):
+                        raise PublishError(f"{table.short}: {attempts} commits conflicted with other writers; "
+                                           f"last: {str(exc).splitlines()[0]}") from exc
+                    raise
+                pause = backoff_s * attempt * (0.5 + random.random())
+                log.info("%s: commit conflicted with another writer (attempt %d), retrying in %.2f s",
+                         table.short, attempt, pause)
+                time.sleep(pause)
+    finally:
+        spark.catalog.dropTempView(view)
+    return touched
+
+
+# --- write-audit-publish by branch ----------------------------------------------------------------
+
+def audit_branch(run_id: str) -> str:
+    """The audit branch of a batch run: `audit_<run id>` with its punctuation as `_`."""
+    return BRANCH_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", run_id)
+
+
+def create_branch(spark: SparkSession, table: LakeTable, branch: str) -> None:
+    """Branch `main` as it is now (an empty table gets an empty first snapshot); idempotent."""
+    if current_snapshot_id(spark, table) is None:
+        # A branch needs a snapshot to start from: commit an empty one.
+        spark.createDataFrame([], table.schema).writeTo(table.ident).append()
+    spark.sql(f"ALTER TABLE {table.ident} CREATE BRANCH IF NOT EXISTS {_quote(_checked(branch))}")
+
+
+def drop_branch(spark: SparkSession, table: LakeTable, branch: str) -> None:
+    """Drop `branch` (its snapshots go at the next snapshot expiry); a missing branch is fine."""
+    spark.sql(f"ALTER TABLE {table.ident} DROP BRANCH IF EXISTS {_quote(_checked(branch))}")
+
+
+def branches(spark: SparkSession, table: LakeTable) -> list[dict[str, Any]]:
+    """The table's branches but `main`: name, snapshot id, and the time its snapshot was committed."""
+    refs = spark.sql(f"SELECT r.name, r.snapshot_id, s.committed_at FROM {table.ident}.refs r "
+                     f"LEFT JOIN {table.ident}.snapshots s ON r.snapshot_id = s.snapshot_id "
+                     f"WHERE r.type = 'BRANCH' AND r.name <> 'main' ORDER BY r.name").collect()
+    return [row.asDict() for row in refs]
+
+
+def current_snapshot_id(spark: SparkSession, table: LakeTable, branch: str | None = None) -> int | None:
+    """The snapshot `main` (or `branch`) points at; None for a table without snapshots."""
+    name = "main" if branch is None else branch
+    rows = spark.sql(f"SELECT snapshot_id FROM {table.ident}.refs WHERE name = '{_checked(name)}'").collect()
+    return int(rows[0][0]) if rows else None
+
+
+def publish_branch(spark: SparkSession, table: LakeTable, branch: str) -> str:
+    """Make `main` hold what the audited `branch` holds; returns "fast-forward" or "merged".
+
+    When no other commit reached `main` since the branch was made, `main` is fast-forwarded to the
+    audited snapshot. When one did (a streaming micro-batch), the branch's rows that `main` lacks are
+    merged into `main` instead: they are a subset of the audited rows, so the audit still holds.
+    """
+    try:
+        spark.sql(f"CALL {_quote(table.catalog)}.system.fast_forward('{table.short}', 'main', '{_checked(branch)}')")
+        return "fast-forward"
+    except Exception as exc:
+        if "fast-forward" not in str(exc).lower() and "ancestor" not in str(exc).lower():
+            raise
+    log.info("%s: main moved on since %s was made; merging the audited rows instead", table.short, branch)
+    merge_new_rows(spark, table, spark.table(table.at(branch)))
+    return "merged"
+
+
+# --- history --------------------------------------------------------------------------------------
+
+def history(spark: SparkSession, table: LakeTable, limit: int = 50) -> list[dict[str, Any]]:
+    """The table's snapshots, newest first: time, id, operation, rows added/removed and our summary keys."""
+    rows = spark.sql(
+        f"SELECT committed_at, snapshot_id, parent_id, operation, summary FROM {table.ident}.snapshots "
+        f"ORDER BY committed_at DESC LIMIT {int(limit)}").collect()
+    return [{
+        "committed_at": row["committed_at"], "snapshot_id": row["snapshot_id"], "parent_id": row["parent_id"],
+        "operation": row["operation"],
+        "added_records": int((row["summary"] or {}).get("added-records", 0)),
+        "deleted_records": int((row["summary"] or {}).get("deleted-records", 0)),
+        "total_records": int((row["summary"] or {}).get("total-records", 0)),
+    } for row in rows]
+
+
+def read_table(spark: SparkSession, table: LakeTable, branch: str | None = None,
+               touched: Sequence[Mapping[str, object]] | None = None) -> DataFrame:
+    """The committed rows of `table` (its `main`, or `branch`), optionally only of the `touched` partitions."""
+    frame = spark.table(table.at(branch))
+    if touched is not None:
+        frame = frame.where(partition_filter(None, table.partitions, touched))
+    return frame
+
