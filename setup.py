@@ -39,7 +39,10 @@ setup(
         # The laptop: Spark and Glue's Python interface, the local stand-ins (moto server, PostgreSQL
         # client, DuckDB for Athena) and the CLI. `make setup` installs it, pinned (requirements.lock).
         "local": [*GLUE_PROVIDED, *GATE, *LAMBDA, "duckdb==2.0.1", "psycopg[binary]==3.3.9", "rich==15.0.0",
-                  "moto[server]==5.2.5"],
+                  "moto[server]==5.2.5",
+                  # Readers of the lake's Iceberg tables outside Spark (DuckDB, notebooks): the committed
+                  # snapshot's files, from the catalog's rows in the local PostgreSQL.
+                  "pyiceberg[pyarrow]==0.12.0", "SQLAlchemy==2.1.9"],
         "test": [
             "pytest==9.2.0",
             "pytest-timeout==2.4.0",

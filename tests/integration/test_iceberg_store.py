@@ -148,3 +148,28 @@ def test_two_writers_adding_overlapping_keys_at_once_keep_every_key_once(spark, 
     expected = sorted({f"k{(o + b * 10 + i) % 60:02d}" for o in (0, 7) for b in range(4) for i in range(25)})
     found = ids(spark, sales)
     assert found == expected  # nothing lost, nothing twice
+
+
+def test_readers_outside_spark_read_the_committed_snapshot_not_the_folder(spark, sales, local_stack, tmp_path):
+    import duckdb
+
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["a", "b"]))
+    first = iceberg.current_snapshot_id(spark, sales)
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["c"], month=11))
+    branch = iceberg.audit_branch("unpublished")
+    iceberg.create_branch(spark, sales, branch)
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["x", "y"]), branch=branch)  # files in the folder, not on main
+
+    catalog = local_iceberg.sql_catalog(str(tmp_path / "lake"), local_stack.postgres)
+    files = local_iceberg.committed_files(catalog, "ecomflow", "sales")
+    on_disk = sorted(str(p) for p in (tmp_path / "lake" / "curated" / "sales" / "data").rglob("*.parquet"))
+    assert len(files) == 2 and len(on_disk) == 3
+    rows = duckdb.sql(f"SELECT record_id FROM read_parquet({[f.removeprefix('file:') for f in files]!r}) "
+                      "ORDER BY 1").fetchall()
+    assert rows == [("a",), ("b",), ("c",)]
+    assert len(local_iceberg.committed_files(catalog, "ecomflow", "sales", snapshot_id=first)) == 1  # time travel
+    from ecomflow.errors import InputError
+    with pytest.raises(InputError, match="no table ecomflow.nope"):
+        local_iceberg.committed_files(catalog, "ecomflow", "nope")
+    with pytest.raises(InputError, match="no snapshot 42"):
+        local_iceberg.committed_files(catalog, "ecomflow", "sales", snapshot_id=42)

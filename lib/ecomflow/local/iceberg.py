@@ -18,10 +18,11 @@ import hashlib
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
-from ecomflow.errors import EnvironmentMissingError
+from ecomflow.errors import EnvironmentMissingError, InputError
 from ecomflow.local.localstack import PostgresEndpoint, load_endpoints
 
 ICEBERG_VERSION = "1.10.2"
@@ -90,6 +91,18 @@ def catalog_settings(lake_uri: str, postgres: PostgresEndpoint) -> dict[str, str
     }
 
 
+def running_postgres() -> PostgresEndpoint:
+    """The running local stack's PostgreSQL, which holds the lakes' catalogs.
+
+    Raises:
+        EnvironmentMissingError: no local stack running.
+    """
+    try:
+        return load_endpoints().postgres
+    except Exception as exc:  # LocalStackError: not started
+        raise EnvironmentMissingError(f"the lake's Iceberg catalog lives in the local PostgreSQL: {exc}") from None
+
+
 def register_catalog(spark: SparkSession, lake_uri: str, postgres: PostgresEndpoint | None = None) -> str:
     """Register the lake's catalog in `spark` (a runtime setting: no new session); returns its name.
 
@@ -101,11 +114,46 @@ def register_catalog(spark: SparkSession, lake_uri: str, postgres: PostgresEndpo
     """
     if "IcebergSparkSessionExtensions" not in (spark.conf.get("spark.sql.extensions", "") or ""):
         raise EnvironmentMissingError(f"this Spark session has no Iceberg: {BUILD_HINT}")
-    if postgres is None:
-        try:
-            postgres = load_endpoints().postgres
-        except Exception as exc:  # LocalStackError: not started
-            raise EnvironmentMissingError(f"the lake's Iceberg catalog lives in the local PostgreSQL: {exc}") from None
+    postgres = postgres or running_postgres()
     for key, value in catalog_settings(lake_uri, postgres).items():
         spark.conf.set(key, value)
     return catalog_name(lake_uri)
+
+
+def sql_catalog(lake_uri: str, postgres: PostgresEndpoint | None = None) -> Any:
+    """The lake's catalog for readers outside Spark (pyiceberg's SqlCatalog on the same PostgreSQL rows).
+
+    Raises:
+        EnvironmentMissingError: no local stack running (and no `postgres` given).
+    """
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    postgres = postgres or running_postgres()
+    url = f"postgresql+psycopg://{postgres.user}:{postgres.password}@{postgres.host}:{postgres.port}/{postgres.database}"
+    return SqlCatalog(catalog_name(lake_uri), uri=url, warehouse=normalise(lake_uri))
+
+
+def committed_files(catalog: Any, database: str, table: str, snapshot_id: int | None = None) -> list[str]:
+    """The data files of a table's current snapshot (or of `snapshot_id`): what a reader of it reads.
+
+    Never a listing of the table's folder, which also holds files of unpublished audit branches and
+    of commits that failed. The lake's writers never delete rows (ecomflow.stores.iceberg), so a
+    snapshot is its data files; one with delete files is refused rather than read wrong.
+
+    Raises:
+        InputError: no such table or snapshot, or a snapshot with delete files.
+    """
+    from pyiceberg.exceptions import NoSuchTableError
+
+    try:
+        loaded = catalog.load_table((database, table))
+    except NoSuchTableError:
+        raise InputError(f"the lake has no table {database}.{table}") from None
+    if snapshot_id is not None and loaded.snapshot_by_id(snapshot_id) is None:
+        raise InputError(f"{database}.{table} has no snapshot {snapshot_id}")
+    files = []
+    for task in loaded.scan(snapshot_id=snapshot_id).plan_files():
+        if task.delete_files:
+            raise InputError(f"{database}.{table} has delete files, which this reader does not apply")
+        files.append(task.file.file_path)
+    return sorted(files)
