@@ -173,3 +173,23 @@ def test_readers_outside_spark_read_the_committed_snapshot_not_the_folder(spark,
         local_iceberg.committed_files(catalog, "ecomflow", "nope")
     with pytest.raises(InputError, match="no snapshot 42"):
         local_iceberg.committed_files(catalog, "ecomflow", "sales", snapshot_id=42)
+
+
+def test_maintenance_compacts_small_files_expires_snapshots_and_deletes_orphans(spark, sales, tmp_path):
+    import os
+    import time
+
+    for batch in range(4):  # four micro-batches: four small files in one partition
+        iceberg.merge_new_rows(spark, sales, frame(spark, [f"k{batch}a", f"k{batch}b"]))
+    orphan = tmp_path / "lake" / "curated" / "sales" / "data" / "stray.parquet"
+    orphan.write_bytes(b"left by a crashed writer")
+    old = time.time() - 10 * 86400
+    os.utime(orphan, (old, old))
+
+    counts = iceberg.maintain(spark, sales, iceberg.Maintenance(keep_snapshots=1, snapshot_age_days=0))
+    assert counts["rewritten_data_files"] == 4 and counts["added_data_files"] == 1
+    assert counts["orphan_files_deleted"] == 1 and not orphan.exists()
+    assert counts["expired_snapshots_data_files"] == 4  # the pre-compaction files went with their snapshots
+    assert spark.table(f"{sales.ident}.files").count() == 1
+    assert spark.table(f"{sales.ident}.snapshots").count() == 1
+    assert ids(spark, sales) == sorted(f"k{b}{s}" for b in range(4) for s in "ab")

@@ -258,6 +258,54 @@ def publish_branch(spark: SparkSession, table: LakeTable, branch: str) -> str:
     return "merged"
 
 
+# --- maintenance ----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Maintenance:
+    """What `maintain` does, with the defaults `ecomflow maintain` uses."""
+
+    min_input_files: int = 2  # compact a partition once it holds this many small files
+    target_file_mb: int = 128
+    keep_snapshots: int = 20  # of main's history (branches keep their own snapshots)
+    snapshot_age_days: int = 5  # older snapshots beyond `keep_snapshots` are expired
+    orphan_age_days: int = 3  # files no snapshot names, older than this, are deleted (younger ones
+    # may belong to a commit in flight)
+
+
+def maintain(spark: SparkSession, table: LakeTable, settings: Maintenance = Maintenance()) -> dict[str, int]:
+    """Compact small files, expire old snapshots, delete orphan files; returns the procedures' counts.
+
+    Compaction commits like any writer (a concurrent MERGE retries); expiry keeps every branch's
+    snapshot, so an audit branch stays inspectable until it is dropped. Ages are counted on the
+    JVM's clock, the one Iceberg stamps its commits and files with.
+    """
+    catalog = _quote(table.catalog)
+
+    def stamp(days: int) -> str:  # a TIMESTAMP literal `days` before now, in the session's time zone
+        (value,) = spark.sql(f"SELECT CAST(current_timestamp() - INTERVAL {int(days)} DAYS AS STRING)").collect()
+        return f"TIMESTAMP '{value[0]}'"
+
+    rewritten = spark.sql(
+        f"CALL {catalog}.system.rewrite_data_files(table => '{table.short}', options => map("
+        f"'min-input-files', '{int(settings.min_input_files)}', "
+        f"'target-file-size-bytes', '{int(settings.target_file_mb) * 1024 * 1024}'))").collect()[0]
+    expired = spark.sql(
+        f"CALL {catalog}.system.expire_snapshots(table => '{table.short}', "
+        f"older_than => {stamp(settings.snapshot_age_days)}, retain_last => {int(settings.keep_snapshots)})").collect()[0]
+    orphans = spark.sql(
+        f"CALL {catalog}.system.remove_orphan_files(table => '{table.short}', "
+        f"older_than => {stamp(settings.orphan_age_days)})").collect()
+    counts = {
+        "rewritten_data_files": int(rewritten["rewritten_data_files_count"]),
+        "added_data_files": int(rewritten["added_data_files_count"]),
+        "expired_snapshots_data_files": int(expired["deleted_data_files_count"]),
+        "expired_manifest_lists": int(expired["deleted_manifest_lists_count"]),
+        "orphan_files_deleted": len(orphans),
+    }
+    log.info("%s maintained: %s", table.short, counts)
+    return counts
+
+
 # --- history --------------------------------------------------------------------------------------
 
 def history(spark: SparkSession, table: LakeTable, limit: int = 50) -> list[dict[str, Any]]:
