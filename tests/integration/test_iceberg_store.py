@@ -161,18 +161,19 @@ def test_readers_outside_spark_read_the_committed_snapshot_not_the_folder(spark,
     iceberg.merge_new_rows(spark, sales, frame(spark, ["x", "y"]), branch=branch)  # files in the folder, not on main
 
     catalog = local_iceberg.sql_catalog(str(tmp_path / "lake"), local_stack.postgres)
-    files = local_iceberg.committed_files(catalog, "ecomflow", "sales")
+    table = local_iceberg.load_table(catalog, "ecomflow", "sales")
+    files = local_iceberg.committed_files(table)
     on_disk = sorted(str(p) for p in (tmp_path / "lake" / "curated" / "sales" / "data").rglob("*.parquet"))
     assert len(files) == 2 and len(on_disk) == 3
-    rows = duckdb.sql(f"SELECT record_id FROM read_parquet({[f.removeprefix('file:') for f in files]!r}) "
+    rows = duckdb.sql(f"SELECT record_id FROM read_parquet({files!r}) "
                       "ORDER BY 1").fetchall()
     assert rows == [("a",), ("b",), ("c",)]
-    assert len(local_iceberg.committed_files(catalog, "ecomflow", "sales", snapshot_id=first)) == 1  # time travel
+    assert len(local_iceberg.committed_files(table, snapshot_id=first)) == 1  # time travel
     from ecomflow.errors import InputError
     with pytest.raises(InputError, match="no table ecomflow.nope"):
-        local_iceberg.committed_files(catalog, "ecomflow", "nope")
+        local_iceberg.load_table(catalog, "ecomflow", "nope")
     with pytest.raises(InputError, match="no snapshot 42"):
-        local_iceberg.committed_files(catalog, "ecomflow", "sales", snapshot_id=42)
+        local_iceberg.committed_files(table, snapshot_id=42)
 
 
 def test_maintenance_compacts_small_files_expires_snapshots_and_deletes_orphans(spark, sales, tmp_path):
@@ -193,3 +194,33 @@ def test_maintenance_compacts_small_files_expires_snapshots_and_deletes_orphans(
     assert spark.table(f"{sales.ident}.files").count() == 1
     assert spark.table(f"{sales.ident}.snapshots").count() == 1
     assert ids(spark, sales) == sorted(f"k{b}{s}" for b in range(4) for s in "ab")
+
+
+def test_local_athena_reads_a_glue_iceberg_table_at_its_current_snapshot(spark, sales):
+    """A Glue table entry as GlueCatalog writes it (table_type ICEBERG, metadata_location) becomes a DuckDB view."""
+    from ecomflow.local.athena_local import LocalAthena
+    from ecomflow.stores import catalog
+
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["a", "b"]).unionByName(frame(spark, ["c"], month=11)))
+    branch = iceberg.audit_branch("unpublished")
+    iceberg.create_branch(spark, sales, branch)
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["x"]), branch=branch)
+    (metadata,) = spark.sql(f"SELECT file FROM {sales.ident}.metadata_log_entries "
+                            "ORDER BY timestamp DESC LIMIT 1").collect()[0]
+    spec = next(s for s in catalog.lake_tables("file:///unused") if s.name == "sales")
+    entry = catalog.table_input(spec)
+    entry.update(PartitionKeys=[], Parameters={"table_type": "ICEBERG", "metadata_location": metadata})
+    entry["StorageDescriptor"]["Columns"] = [{"Name": f.name, "Type": catalog.glue_type(f.dataType)}
+                                             for f in CURATED_SCHEMA.fields]
+    athena = LocalAthena("ecomflow")
+    athena.add_table(entry)
+    result = athena.sql("SELECT month, count(*), sum(revenue) FROM ecomflow.sales GROUP BY 1 ORDER BY 1")
+    assert result.rows == [(11, 1, Decimal("2.550")), (12, 2, Decimal("5.100"))]
+
+    empty = dict(entry, Name="empty")
+    other, _ = iceberg.lake_tables(sales.catalog, "other", sales.location.rsplit("/curated", 1)[0] + "/o")
+    iceberg.ensure_table(spark, other)
+    (empty_metadata,) = spark.sql(f"SELECT file FROM {other.ident}.metadata_log_entries").collect()[0]
+    empty["Parameters"] = {"table_type": "ICEBERG", "metadata_location": empty_metadata}
+    athena.add_table(empty)
+    assert athena.sql("SELECT count(*) FROM ecomflow.empty").rows == [(0,)]

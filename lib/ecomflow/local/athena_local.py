@@ -2,9 +2,10 @@
 
 The queries are Athena (Trino) SQL files in `ecomflow/sql/athena/` (the same files become Athena
 named queries on AWS). They name their tables `ecomflow.<table>`; this module reads the tables of a
-Glue database (moto locally), creates a DuckDB schema of that name with one view per table over
-the table's parquet location (hive partitions, columns cast to the catalog's types, like Athena's
-schema-on-read) and runs the SQL after the few rewrites Trino-vs-DuckDB needs (`to_duckdb`).
+Glue database (moto locally), creates a DuckDB schema of that name with one view per table (over
+the table's parquet location, hive partitions, or for an Iceberg table the data files of its
+current snapshot; columns cast to the catalog's types, like Athena's schema-on-read) and runs the
+SQL after the few rewrites Trino-vs-DuckDB needs (`to_duckdb`).
 
     athena = LocalAthena.from_catalog(aws.client("glue"), "ecomflow")
     result = athena.query("monthly_revenue")    # QueryResult(columns, rows)
@@ -24,6 +25,7 @@ from typing import Any
 import duckdb
 
 from ecomflow.errors import ConfigError, InputError
+from ecomflow.local import iceberg
 
 log = logging.getLogger(__name__)
 
@@ -119,21 +121,42 @@ def _local_path(location: str) -> str:
     return location[len("file://"):] if location.startswith("file://") else location
 
 
+def is_iceberg(table: dict[str, Any]) -> bool:
+    """Whether a Glue table (a GetTables entry) is an Iceberg table: `table_type` ICEBERG, as Glue writes it."""
+    return str(table.get("Parameters", {}).get("table_type", "")).upper() == "ICEBERG"
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def view_sql(database: str, table: dict[str, Any]) -> str:
-    """The DuckDB view of one Glue table (a GetTables entry): its parquet files, typed like the catalog."""
+    """The DuckDB view of one Glue table (a GetTables entry), typed like the catalog.
+
+    A parquet table is read from its location's hive partitions. An Iceberg table is read from
+    the data files of the snapshot its `metadata_location` names (as Athena reads it), never from a
+    listing of its folder, which also holds unpublished and failed writes.
+    """
     descriptor = table["StorageDescriptor"]
     keys = table.get("PartitionKeys", [])
     columns = [*descriptor.get("Columns", []), *keys]
     select = ", ".join(f"CAST({_ident(c['Name'])} AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}"
                        for c in columns)
     name = f"{_ident(database)}.{_ident(table['Name'])}"
+    empty = ", ".join(f"CAST(NULL AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}" for c in columns)
+    # Athena answers an empty table with no rows; read_parquet would fail on no files.
+    empty_view = f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
+    if is_iceberg(table):
+        files = iceberg.committed_files(iceberg.static_table(table["Parameters"]["metadata_location"]))
+        if not files:
+            return empty_view
+        source = f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
+        return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
     location = _local_path(descriptor["Location"].rstrip("/"))
     pattern = location + "/*" * len(keys) + "/*.parquet"
     if "://" not in location and not glob.glob(pattern):
-        # Athena answers an empty table with no rows; read_parquet would fail on an empty glob.
-        empty = ", ".join(f"CAST(NULL AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}" for c in columns)
-        return f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
-    source = (f"read_parquet('{pattern.replace(chr(39), chr(39) * 2)}', "
+        return empty_view
+    source = (f"read_parquet({_literal(pattern)}, "
               f"hive_partitioning = {'true' if keys else 'false'}, union_by_name = true)")
     return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
 

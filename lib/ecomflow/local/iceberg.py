@@ -18,12 +18,13 @@ import hashlib
 import json
 import os
 from pathlib import Path
-from typing import Any
-
-from pyspark.sql import SparkSession
+from typing import TYPE_CHECKING, Any
 
 from ecomflow.errors import EnvironmentMissingError, InputError
 from ecomflow.local.localstack import PostgresEndpoint, load_endpoints
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 ICEBERG_VERSION = "1.10.2"
 RUNTIME_JAR = f"iceberg-spark-runtime-3.5_2.12-{ICEBERG_VERSION}.jar"
@@ -133,27 +134,51 @@ def sql_catalog(lake_uri: str, postgres: PostgresEndpoint | None = None) -> Any:
     return SqlCatalog(catalog_name(lake_uri), uri=url, warehouse=normalise(lake_uri))
 
 
-def committed_files(catalog: Any, database: str, table: str, snapshot_id: int | None = None) -> list[str]:
-    """The data files of a table's current snapshot (or of `snapshot_id`): what a reader of it reads.
-
-    Never a listing of the table's folder, which also holds files of unpublished audit branches and
-    of commits that failed. The lake's writers never delete rows (ecomflow.stores.iceberg), so a
-    snapshot is its data files; one with delete files is refused rather than read wrong.
+def load_table(catalog: Any, database: str, table: str) -> Any:
+    """The pyiceberg table `database.table` of `catalog` (`sql_catalog`).
 
     Raises:
-        InputError: no such table or snapshot, or a snapshot with delete files.
+        InputError: the catalog has no such table.
     """
     from pyiceberg.exceptions import NoSuchTableError
 
     try:
-        loaded = catalog.load_table((database, table))
+        return catalog.load_table((database, table))
     except NoSuchTableError:
         raise InputError(f"the lake has no table {database}.{table}") from None
-    if snapshot_id is not None and loaded.snapshot_by_id(snapshot_id) is None:
-        raise InputError(f"{database}.{table} has no snapshot {snapshot_id}")
+
+
+def static_table(metadata_location: str) -> Any:
+    """The pyiceberg table whose metadata file is `metadata_location` (what a Glue Iceberg table names)."""
+    from pyiceberg.table import StaticTable
+
+    return StaticTable.from_metadata(metadata_location)
+
+
+def committed_files(table: Any, snapshot_id: int | None = None) -> list[str]:
+    """The data files of a pyiceberg table's current snapshot (or of `snapshot_id`): what a reader reads.
+
+    Never a listing of the table's folder, which also holds files of unpublished audit branches and
+    of commits that failed. The lake's writers never delete rows (ecomflow.stores.iceberg), so a
+    snapshot is its data files; one with delete files is refused rather than read wrong. A table
+    without snapshots has no files.
+
+    Raises:
+        InputError: no such snapshot, or a snapshot with delete files.
+    """
+    name = ".".join(table.name()) if hasattr(table, "name") else "the table"
+    if snapshot_id is not None and table.snapshot_by_id(snapshot_id) is None:
+        raise InputError(f"{name} has no snapshot {snapshot_id}")
     files = []
-    for task in loaded.scan(snapshot_id=snapshot_id).plan_files():
+    for task in table.scan(snapshot_id=snapshot_id).plan_files():
         if task.delete_files:
-            raise InputError(f"{database}.{table} has delete files, which this reader does not apply")
-        files.append(task.file.file_path)
+            raise InputError(f"{name} has delete files, which this reader does not apply")
+        files.append(local_path(task.file.file_path))
     return sorted(files)
+
+
+def local_path(uri: str) -> str:
+    """`file:/x`, `file:///x` -> `/x` (DuckDB reads paths); other URIs (`s3://...`) stay as they are."""
+    if uri.startswith("file:"):
+        return "/" + uri[len("file:"):].lstrip("/")
+    return uri

@@ -291,7 +291,8 @@ def maintain(spark: SparkSession, table: LakeTable, settings: Maintenance = Main
         f"'target-file-size-bytes', '{int(settings.target_file_mb) * 1024 * 1024}'))").collect()[0]
     expired = spark.sql(
         f"CALL {catalog}.system.expire_snapshots(table => '{table.short}', "
-        f"older_than => {stamp(settings.snapshot_age_days)}, retain_last => {int(settings.keep_snapshots)})").collect()[0]
+        f"older_than => {stamp(settings.snapshot_age_days)}, "
+        f"retain_last => {int(settings.keep_snapshots)})").collect()[0]
     orphans = spark.sql(
         f"CALL {catalog}.system.remove_orphan_files(table => '{table.short}', "
         f"older_than => {stamp(settings.orphan_age_days)})").collect()
