@@ -53,8 +53,7 @@ TABLE_PROPERTIES: Mapping[str, str] = {
 }
 # Our retries of a MERGE that failed validation (another writer committed rows in its partitions).
 MERGE_ATTEMPTS = 12
-_RETRYABLE = ("ValidationException", "CommitFailedException", "Found conflicting files",
-              "Cannot commit", "AlreadyExistsException: Requested path")
+_RETRYABLE = ("ValidationException", "CommitFailedException", "Found conflicting files")
 BRANCH_PREFIX = "audit_"
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
