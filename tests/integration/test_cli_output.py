@@ -72,3 +72,33 @@ def test_an_unknown_cli_option_of_batch_gets_a_hint(tmp_path):
     assert done.returncode == 2
     assert "unknown option --jsn (did you mean --json?)" in done.stderr or "--jsn" in done.stderr
     assert not (tmp_path / "lake").exists()
+
+
+def test_on_a_terminal_the_status_line_is_drawn_and_the_summary_follows(raw_file, tmp_path):
+    """Run under a pseudo-terminal, as a person would: the status line appears on stderr while Spark works."""
+    import pty
+    import select
+
+    env = {**os.environ, "PYTHONPATH": f"{LIB}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", "COLUMNS": "160"}
+    env.pop("AWS_ENDPOINT_URL", None)
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "ecomflow.cli.main", "batch", "--input", str(raw_file),
+                                "--lake", str(tmp_path / "lake")], cwd=tmp_path, env=env, stdin=follower,
+                               stdout=follower, stderr=follower)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 600)
+        if not ready:
+            break
+        try:
+            data = os.read(leader, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not data:
+            break
+        chunks.append(data)
+    assert process.wait(timeout=60) == 0
+    text = b"".join(chunks).decode("utf-8", "replace")
+    assert "batch 0:0" in text and ("Spark stage" in text or "starting Spark" in text)
+    assert "Published run " in text
