@@ -97,6 +97,24 @@ def _lake_uri(lake: str | os.PathLike[str] | None) -> str:
     return str(path)
 
 
+def lake_athena(lake: str | os.PathLike[str] | None = None) -> LocalAthena:
+    """The lake's tables as `ecomflow sql --lake` reads them: DuckDB views named like the catalog's.
+
+    Raises:
+        InputError: a local lake folder without `curated/sales`.
+    """
+    uri = _lake_uri(lake)
+    athena = LocalAthena(DEFAULT_DATABASE)
+    for spec in catalog.lake_tables(uri):
+        athena.add_table(catalog.table_input(spec))
+    return athena
+
+
+def lake_location(lake: str | os.PathLike[str] | None = None) -> str:
+    """The lake's location as the readers resolve it (a local folder's absolute path, or its URI)."""
+    return _lake_uri(lake)
+
+
 def open_lake(lake: str | os.PathLike[str] | None = None) -> Lake:
     """Open a lake from its folder or URI (`/path`, `file:///path`, `s3://bucket/prefix`).
 
@@ -110,9 +128,7 @@ def open_lake(lake: str | os.PathLike[str] | None = None) -> Lake:
         InputError: a local lake folder without `curated/sales`.
     """
     uri = _lake_uri(lake)
-    athena = LocalAthena(DEFAULT_DATABASE)
-    for spec in catalog.lake_tables(uri):
-        athena.add_table(catalog.table_input(spec))
+    athena = lake_athena(uri)
     return _with_short_views(Lake(athena.connection, uri, DEFAULT_DATABASE), athena.tables)
 
 
@@ -152,6 +168,52 @@ def _with_short_views(lake: Lake, tables: list[str]) -> Lake:
     return lake
 
 
+# --- the lake's runs -------------------------------------------------------------------------------
+
+REPORT_FILE = "report.json"  # as app.batch_job.REPORT_FILE: <lake>/_reports/<run_id>/report.json
+
+
+def _local_folder(location: str) -> Path | None:
+    text = location[len("file://"):] if location.startswith("file://") else location
+    return None if "://" in text else Path(text)
+
+
+def run_reports(lake: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The run reports a local lake keeps (`<lake>/_reports/<run_id>/report.json`), oldest run first.
+
+    Run ids sort by their start time. A lake on S3 is not listed here (an empty list).
+    """
+    folder = _local_folder(_lake_uri(lake))
+    if folder is None:
+        return []
+    return sorted((folder / contract.REPORTS_ZONE).glob(f"*/{REPORT_FILE}"), key=lambda p: p.parent.name)
+
+
+def latest_report(lake: str | os.PathLike[str] | None = None, published_only: bool = True) -> Path | None:
+    """The report of the lake's latest (published) run, found in the lake itself; None without one."""
+    for path in reversed(run_reports(lake)):
+        if not published_only or load_report(path).get("published"):
+            return path
+    return None
+
+
+def describe_lake(lake: str | os.PathLike[str] | None = None) -> str:
+    """One line saying which lake a reader reads: its location, partitions per table, its latest run."""
+    location = _lake_uri(lake)
+    folder = _local_folder(location)
+    if folder is None:
+        return f"lake {location}"
+    counts = []
+    for spec in catalog.lake_tables(str(folder)):
+        base = Path(spec.location)
+        pattern = "/".join(["*"] * max(len(spec.partition_keys), 1))
+        parts = [d for d in base.glob(pattern) if d.is_dir() and any(d.glob("*.parquet"))]
+        counts.append(f"{spec.name} {len(parts)} partition{'s' if len(parts) != 1 else ''}")
+    latest = latest_report(location)
+    run = f"; latest run {latest.parent.name}" if latest is not None else "; no run report in it"
+    return f"lake {folder} ({', '.join(counts)}{run})"
+
+
 # --- row accounting and quarantine -----------------------------------------------------------------
 
 def load_report(report: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
@@ -168,9 +230,16 @@ def load_report(report: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
 
 
 def default_report(lake: str | os.PathLike[str] | None) -> Path | None:
-    """The demo's run report (`report.json` beside the demo lake) when `lake` is None and it exists."""
-    if lake is not None:
-        return None
+    """The run report of the lake's latest published run, found in the lake (`latest_report`).
+
+    For the demo lake (`lake` None) without one, the demo's `report.json` beside it, if it exists.
+    """
+    try:
+        found = latest_report(lake)
+    except InputError:
+        found = None
+    if found is not None or lake is not None:
+        return found
     path = DEMO_LAKE.parent / DEMO_REPORT_NAME
     return path if path.is_file() else None
 

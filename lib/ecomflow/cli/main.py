@@ -60,8 +60,8 @@ def local_main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _local_athena(database: str):  # noqa: ANN202 - ecomflow.local.athena_local.LocalAthena
-    """DuckDB over the Glue catalog's tables; the catalog is the local stack's moto unless boto3 is configured."""
+def _catalog_athena(database: str):  # noqa: ANN202 - (ecomflow.local.athena_local.LocalAthena, str)
+    """DuckDB over the Glue catalog's tables (the local stack's moto unless boto3 is configured), and which."""
     import os
 
     from ecomflow import aws
@@ -72,11 +72,43 @@ def _local_athena(database: str):  # noqa: ANN202 - ecomflow.local.athena_local.
         endpoints = localstack.read_endpoints(localstack.StackSettings.from_env().state_dir)
         if endpoints is not None:
             localstack.apply_environment(endpoints)
-    return LocalAthena.from_catalog(aws.client("glue"), database)
+    from botocore.exceptions import BotoCoreError
+
+    from ecomflow.errors import InputError
+
+    try:
+        glue = aws.client("glue")
+        athena = LocalAthena.from_catalog(glue, database)
+        locations = []
+        for name in sorted(athena.tables):
+            location = glue.get_table(DatabaseName=database, Name=name)["Table"]["StorageDescriptor"]["Location"]
+            locations.append(f"{name} at {location.removeprefix('file://')}")
+    except BotoCoreError as exc:  # no region, no credentials, no endpoint answering
+        raise InputError(f"cannot read the Glue catalog ({exc}): start the local stack (`ecomflow local up`) or "
+                         f"configure AWS, or read a lake directly with --lake DIR") from None
+    where = os.environ.get("AWS_ENDPOINT_URL") or "AWS"
+    tables = "; ".join(locations) or "no tables"
+    return athena, (f"Glue database {database} ({where}): {tables}; `--lake DIR` reads another lake")
 
 
-def print_result(result, as_json: bool) -> None:  # noqa: ANN001 - ecomflow.local.athena_local.QueryResult
-    """Print a query result as a rich table, or as JSON records (`--json`)."""
+def _athena_for(args: argparse.Namespace):  # noqa: ANN202 - ecomflow.local.athena_local.LocalAthena
+    """The lake `sql`/`query` read: `--lake` directly, else the catalog's `--database`; says which on stderr."""
+    if args.lake is not None:
+        from ecomflow.analytics.explore import describe_lake, lake_athena
+
+        athena, source = lake_athena(args.lake), describe_lake(args.lake)
+    else:
+        athena, source = _catalog_athena(args.database or "ecomflow")
+    print(f"Reading {source}", file=sys.stderr, flush=True)
+    return athena
+
+
+def print_result(result, as_json: bool, width: int | None = None) -> None:  # noqa: ANN001 - athena_local.QueryResult
+    """Print a query result as a rich table, or as JSON records (`--json`).
+
+    No column name or value is cut: on a terminal a column too wide for it folds onto more lines;
+    piped or redirected, the table is as wide as its content.
+    """
     import json
     from decimal import Decimal
 
@@ -86,19 +118,28 @@ def print_result(result, as_json: bool) -> None:  # noqa: ANN001 - ecomflow.loca
     from rich.console import Console
     from rich.table import Table
 
-    first = result.rows[0] if result.rows else ()
+    console = Console(width=width) if width is not None else Console()
+    if not result.rows:
+        print(f"(no rows; columns: {', '.join(result.columns)})")
+        return
+    first = result.rows[0]
+    cells = [["" if v is None else str(v) for v in row] for row in result.rows]
     table = Table()
     for index, name in enumerate(result.columns):
-        numeric = bool(first) and isinstance(first[index], (int, float, Decimal))
-        table.add_column(name, justify="right" if numeric else "left")
-    for row in result.rows:
-        table.add_row(*["" if v is None else str(v) for v in row])
-    Console().print(table)
+        numeric = isinstance(first[index], (int, float, Decimal))
+        table.add_column(name, justify="right" if numeric else "left", overflow="fold")
+    for row in cells:
+        table.add_row(*row)
+    if width is None and not console.is_terminal:
+        # Piped: as wide as the content (rich would assume 80 columns and cut the names).
+        widest = [max([len(name), *(len(row[i]) for row in cells)]) for i, name in enumerate(result.columns)]
+        console = Console(width=sum(widest) + 3 * len(widest) + 1)
+    console.print(table)
 
 
 def sql_main(args: argparse.Namespace) -> int:
-    """Run Athena SQL locally on DuckDB over the catalog's tables."""
-    print_result(_local_athena(args.database or "ecomflow").sql(args.sql), args.json)
+    """Run Athena SQL locally on DuckDB over a lake's or the catalog's tables."""
+    print_result(_athena_for(args).sql(args.sql), args.json)
     return 0
 
 
@@ -110,7 +151,7 @@ def query_main(args: argparse.Namespace) -> int:
         print("\n".join(named_queries()))
         return 0
     load_query(args.name)  # an unknown name fails before the catalog is asked
-    print_result(_local_athena(args.database or "ecomflow").query(args.name), args.json)
+    print_result(_athena_for(args).query(args.name), args.json)
     return 0
 
 
