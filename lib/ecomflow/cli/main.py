@@ -36,8 +36,11 @@ PREDICTABLE_SPARK_ERROR_CLASSES = frozenset({"PATH_NOT_FOUND"})
 
 
 def generate_main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from ecomflow.devtools.generate import generate_file
 
+    Path(args.out).expanduser().parent.mkdir(parents=True, exist_ok=True)
     stats = generate_file(args.out, rows=args.rows, seed=args.seed, malformed_rate=args.malformed_rate)
     print(stats.to_json())
     return 0
