@@ -527,9 +527,11 @@ def _caption(fig: Any, text: str) -> None:
     """A sentence under the chart saying how to read it (kept in `fig.texts`, drawn inside the figure)."""
     import textwrap
 
-    lines = textwrap.wrap(text, CAPTION_WIDTH)
-    fig.subplots_adjust(bottom=0.12 + 0.05 * len(lines))
-    fig.text(0.01, 0.01, "\n".join(lines), ha="left", va="bottom", fontsize=8.5, color="#333333", wrap=True)
+    fig.tight_layout()
+    # Below the laid-out axes (their tick labels included); a tight bounding box, as notebooks and the run
+    # page save figures, takes it in.
+    fig.text(0.01, -0.01, "\n".join(textwrap.wrap(text, CAPTION_WIDTH)), ha="left", va="top", fontsize=8.5,
+             color="#333333")
 
 
 def _partial_marks(ax: Axes, periods: list[str], coverage: pd.DataFrame | None) -> list[str]:
@@ -696,6 +698,8 @@ def plot_quarantine_reasons(reasons: pd.DataFrame) -> Any:
         ax.set_xlim(0, float(reasons["rows"].max()) * 1.2)
     else:
         ax.text(0.5, 0.5, "nothing quarantined", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
     ax.set_title("Quarantined rows by reason")
     ax.set_xlabel("quarantined rows")
     ax.set_ylabel("reason code")

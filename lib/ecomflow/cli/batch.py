@@ -26,6 +26,28 @@ def add_output_options(parser: argparse.ArgumentParser) -> None:
                         help="the status line on stderr while Spark works; auto: only when stderr is a terminal")
 
 
+def add_page_option(parser: argparse.ArgumentParser) -> None:
+    """`--page`: whether `ecomflow batch` writes the run's HTML page beside it (`ecomflow report`)."""
+    parser.add_argument("--page", choices=("on", "off"), default="on",
+                        help="write the run's page <lake>/_reports/<run_id>/index.html (a local lake only)")
+
+
+def write_page(report_doc: dict, lake_uri: str) -> str | None:
+    """The run's page beside it in a local lake (`analytics.run_page`); None, with a warning, where it cannot be."""
+    import logging
+
+    from ecomflow.analytics.run_page import write_run_page
+    from ecomflow.errors import EcomflowError
+
+    if not lake_uri.startswith("file://"):
+        return None
+    try:
+        return str(write_run_page(lake_uri[len("file://"):], str(report_doc["run_id"])))
+    except (EcomflowError, OSError, ValueError) as exc:
+        logging.getLogger("ecomflow").warning("run page not written: %s", exc)
+        return None
+
+
 def _report_places(report_uri: str | None, report_path: str | None) -> list[str]:
     places = []
     if report_uri:
@@ -53,6 +75,10 @@ def batch_command(argv: Sequence[str], args: argparse.Namespace) -> int:
     doc = asdict(report) if report is not None else None
     places = _report_places(report_uri(report.lake, report.run_id) if report is not None else None,
                             config.report_path)
+    if doc is not None and getattr(args, "page", "on") == "on":
+        page = write_page(doc, config.lake_uri)
+        if page is not None:
+            places.append(page)
     if args.json and doc is not None:
         print(json.dumps(doc, indent=2), flush=True)
     say(batch_summary(doc, seconds, published=code == 0, report_places=places, gate_enabled=config.quality_gate),

@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
         "when the quality gate stopped the run, 2 for bad arguments, input or lake",
         usage="ecomflow batch --input PATH_OR_URI --lake DIR_OR_URI [--name value ...] [--json] [--progress MODE]")
     add_output_options(batch)
+    from ecomflow.cli.batch import add_page_option
+
+    add_page_option(batch)
     # Also after the command (`ecomflow batch ... --log-level DEBUG`), where it would otherwise be an unknown option.
     batch.add_argument("--log-level", default=argparse.SUPPRESS, help="as `ecomflow --log-level`")
 
@@ -247,6 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (sql, query):
         add_lake_options(command)
         command.add_argument("--json", action="store_true", help="print JSON records instead of a table")
+
+    report = add_parser(commands, "report", help="write a run's page (report, quality checks, charts) as static HTML "
+                        "beside it: <lake>/_reports/<run_id>/index.html; prints its path")
+    report.add_argument("--lake", required=True, help="the lake folder (required)")
+    report.add_argument("--run", help="the run id (default: the lake's latest run)")
+    report.add_argument("--out", help="write the page here instead (default: beside the run in the lake)")
 
     demo = add_parser(commands, "demo", help="the whole pipeline on the local stack, with a reconciliation")
     demo.add_argument("--input", help="raw CSV (default: a generated file with the real file's dirt)")
@@ -331,6 +340,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             return generate_main(args)
         if args.command == "sql":
             return sql_main(args)
+        if args.command == "report":
+            from ecomflow.analytics.run_page import write_run_page
+
+            print(write_run_page(args.lake, args.run, args.out))
+            return 0
         if args.command == "query":
             return query_main(args)
         if args.command == "local":

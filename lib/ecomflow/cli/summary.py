@@ -107,7 +107,7 @@ def batch_summary(report: Mapping[str, Any] | None, seconds: float, published: b
                      + f" and {plural(len(quarantine_partitions), 'quarantine partition')}.")
     lines.append(gate_sentence(report.get("quality"), gate_enabled))
     if report_places:
-        lines.append("Full report: " + ", ".join(report_places))
+        lines.append("Full report: " + ", ".join(report_places))  # the JSON files, then the run's page
     return "\n".join(lines)
 
 
