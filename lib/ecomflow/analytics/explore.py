@@ -733,5 +733,6 @@ def plot_cohort_retention(counts: pd.DataFrame) -> Any:
                         color="white" if value > 0.6 * top else "black")
     ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0, decimals=0), label="share of the cohort buying")
     _caption(fig, f"Cells: the share of a cohort (n = its customers) that bought again that month. Month 0 is "
-                  f"100 % by definition and left out, so the colours span 0 to {top:.0%}; blank: beyond the data.")
+                  f"100 % by definition and left out, so the colours span 0 to {top:.0%}; blank: beyond the data. "
+                  f"Each row's last cell falls in the data's last month, low when that month is partial.")
     return fig
