@@ -102,3 +102,14 @@ def test_on_a_terminal_the_status_line_is_drawn_and_the_summary_follows(raw_file
     text = b"".join(chunks).decode("utf-8", "replace")
     assert "batch 0:0" in text and ("Spark stage" in text or "starting Spark" in text)
     assert "Published run " in text
+
+
+def test_a_run_the_gate_stops_says_so_in_words_and_keeps_its_report(tmp_path):
+    (tmp_path / "notes.csv").write_text("this is a readme, not the raw file\n")
+    done = ecomflow("batch", "--input", str(tmp_path / "notes.csv"), "--lake", str(tmp_path / "lake"), cwd=tmp_path)
+    assert done.returncode == 3
+    assert done.stdout.startswith("Not published: run ") and "Quality gate FAILED" in done.stdout
+    assert "Read 0 rows" not in done.stdout
+    [kept] = (tmp_path / "lake" / "_reports").glob("*/report.json")
+    assert json.loads(kept.read_text())["published"] is False
+    assert not (tmp_path / "lake" / "curated").exists() or not any((tmp_path / "lake" / "curated").rglob("*.parquet"))

@@ -90,6 +90,9 @@ def batch_summary(report: Mapping[str, Any] | None, seconds: float, published: b
     head = (f"Published run {report.get('run_id')} to {lake} in {elapsed(seconds)}." if published
             else f"Not published: run {report.get('run_id')} stopped at the quality gate after {elapsed(seconds)}; "
                  f"the lake {lake} is unchanged.")
+    if not published and read == 0:  # stopped before reading: the input check (a file that is not raw input)
+        return "\n".join([head, gate_sentence(report.get("quality"), gate_enabled),
+                          *(["Full report: " + ", ".join(report_places)] if report_places else [])])
     reasons = _by_name(report.get("quarantined_by_reason") or {})
     lines = [head,
              f"Read {plural(read, 'row')}: {curated:,} curated, {quarantined:,} quarantined"

@@ -75,3 +75,13 @@ def test_the_gate_off_is_said():
 def test_stream_totals_in_words():
     assert stream_summary({"batches": 1, "lines": 500, "curated": 499, "quarantined": 1}, 5.0) == (
         "Stream job ended after 1 micro-batch in 5.0 s: 500 lines read, 499 curated, 1 quarantined.")
+
+
+def test_a_run_stopped_before_reading_says_only_why():
+    stopped = {**REPORT, "rows_read": 0, "rows_curated": 0, "rows_quarantined": 0, "duplicates_dropped": 0,
+               "published": False, "quality": {"success": False, "evaluated": 3, "failed": ["in.csv: no header"]}}
+    assert batch_summary(stopped, 2.0, published=False).splitlines() == [
+        "Not published: run 20261203T110618Z-7ac7e7a6 stopped at the quality gate after 2.0 s; the lake /tmp/lake "
+        "is unchanged.",
+        "Quality gate FAILED: 1 of 3 checks failed (in.csv: no header).",
+    ]
