@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the OS packages EcomFlow needs locally: Java 17 (Spark), PostgreSQL 15 (the local
 # Redshift) and its JDBC driver (/usr/share/java/postgresql.jar), and jarjar (/usr/share/java/jarjar.jar,
-# which relocates Jackson for the local Iceberg runtime: scripts/build_iceberg_jars.py). Debian/Ubuntu,
+# which relocates Jackson for the local Iceberg runtime: scripts/build_iceberg_jars.py), and chromium (the
+# headless browser the tests open a run's HTML page in: tests/integration/test_run_page.py). Debian/Ubuntu,
 # as root or with sudo.
 set -euo pipefail
 
@@ -11,9 +12,10 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then need+=
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 [ -f /usr/share/java/jarjar.jar ] || need+=(libjarjar-java)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "os-deps: Java 17, PostgreSQL 15, its JDBC driver and jarjar are installed"
+  echo "os-deps: Java 17, PostgreSQL 15, its JDBC driver, jarjar and chromium are installed"
   exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

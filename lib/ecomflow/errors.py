@@ -41,6 +41,7 @@ class QualityGateError(EcomflowError):
     def __init__(self, failed: list[str]) -> None:
         super().__init__("quality gate failed: " + "; ".join(failed))
         self.failed = failed
+        self.report: object | None = None  # the audited run report (a RunReport), when the job kept one
 
 
 class PublishError(EcomflowError):

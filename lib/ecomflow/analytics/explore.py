@@ -97,6 +97,24 @@ def _lake_uri(lake: str | os.PathLike[str] | None) -> str:
     return str(path)
 
 
+def lake_athena(lake: str | os.PathLike[str] | None = None) -> LocalAthena:
+    """The lake's tables as `ecomflow sql --lake` reads them: DuckDB views named like the catalog's.
+
+    Raises:
+        InputError: a local lake folder without `curated/sales`.
+    """
+    uri = _lake_uri(lake)
+    athena = LocalAthena(DEFAULT_DATABASE)
+    for spec in catalog.lake_tables(uri):
+        athena.add_table(catalog.table_input(spec))
+    return athena
+
+
+def lake_location(lake: str | os.PathLike[str] | None = None) -> str:
+    """The lake's location as the readers resolve it (a local folder's absolute path, or its URI)."""
+    return _lake_uri(lake)
+
+
 def open_lake(lake: str | os.PathLike[str] | None = None) -> Lake:
     """Open a lake from its folder or URI (`/path`, `file:///path`, `s3://bucket/prefix`).
 
@@ -110,9 +128,7 @@ def open_lake(lake: str | os.PathLike[str] | None = None) -> Lake:
         InputError: a local lake folder without `curated/sales`.
     """
     uri = _lake_uri(lake)
-    athena = LocalAthena(DEFAULT_DATABASE)
-    for spec in catalog.lake_tables(uri):
-        athena.add_table(catalog.table_input(spec))
+    athena = lake_athena(uri)
     return _with_short_views(Lake(athena.connection, uri, DEFAULT_DATABASE), athena.tables)
 
 
@@ -152,6 +168,52 @@ def _with_short_views(lake: Lake, tables: list[str]) -> Lake:
     return lake
 
 
+# --- the lake's runs -------------------------------------------------------------------------------
+
+REPORT_FILE = "report.json"  # as app.batch_job.REPORT_FILE: <lake>/_reports/<run_id>/report.json
+
+
+def _local_folder(location: str) -> Path | None:
+    text = location[len("file://"):] if location.startswith("file://") else location
+    return None if "://" in text else Path(text)
+
+
+def run_reports(lake: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The run reports a local lake keeps (`<lake>/_reports/<run_id>/report.json`), oldest run first.
+
+    Run ids sort by their start time. A lake on S3 is not listed here (an empty list).
+    """
+    folder = _local_folder(_lake_uri(lake))
+    if folder is None:
+        return []
+    return sorted((folder / contract.REPORTS_ZONE).glob(f"*/{REPORT_FILE}"), key=lambda p: p.parent.name)
+
+
+def latest_report(lake: str | os.PathLike[str] | None = None, published_only: bool = True) -> Path | None:
+    """The report of the lake's latest (published) run, found in the lake itself; None without one."""
+    for path in reversed(run_reports(lake)):
+        if not published_only or load_report(path).get("published"):
+            return path
+    return None
+
+
+def describe_lake(lake: str | os.PathLike[str] | None = None) -> str:
+    """One line saying which lake a reader reads: its location, partitions per table, its latest run."""
+    location = _lake_uri(lake)
+    folder = _local_folder(location)
+    if folder is None:
+        return f"lake {location}"
+    counts = []
+    for spec in catalog.lake_tables(str(folder)):
+        base = Path(spec.location)
+        pattern = "/".join(["*"] * max(len(spec.partition_keys), 1))
+        parts = [d for d in base.glob(pattern) if d.is_dir() and any(d.glob("*.parquet"))]
+        counts.append(f"{spec.name} {len(parts)} partition{'s' if len(parts) != 1 else ''}")
+    latest = latest_report(location)
+    run = f"; latest run {latest.parent.name}" if latest is not None else "; no run report in it"
+    return f"lake {folder} ({', '.join(counts)}{run})"
+
+
 # --- row accounting and quarantine -----------------------------------------------------------------
 
 def load_report(report: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str, Any]:
@@ -168,9 +230,16 @@ def load_report(report: str | os.PathLike[str] | Mapping[str, Any]) -> dict[str,
 
 
 def default_report(lake: str | os.PathLike[str] | None) -> Path | None:
-    """The demo's run report (`report.json` beside the demo lake) when `lake` is None and it exists."""
-    if lake is not None:
-        return None
+    """The run report of the lake's latest published run, found in the lake (`latest_report`).
+
+    For the demo lake (`lake` None) without one, the demo's `report.json` beside it, if it exists.
+    """
+    try:
+        found = latest_report(lake)
+    except InputError:
+        found = None
+    if found is not None or lake is not None:
+        return found
     path = DEMO_LAKE.parent / DEMO_REPORT_NAME
     return path if path.is_file() else None
 
@@ -365,14 +434,21 @@ def cohort_retention(lake: Lake) -> pd.DataFrame:
 
 # --- charts (presentation only; matplotlib is imported when a chart is drawn) --------------------------
 
-def plot_row_accounting(accounting: pd.DataFrame, ax: Axes | None = None, title: str = "Rows") -> Axes:
+def plot_row_accounting(accounting: pd.DataFrame, ax: Axes | None = None, title: str = "Where the rows went") -> Axes:
     """Horizontal bars of `row_accounting` (report and lake side by side), each labelled with its count."""
     import matplotlib.pyplot as plt
 
     shown = accounting.drop(index="unaccounted", errors="ignore")
+    own = ax is None
     if ax is None:
-        _, ax = plt.subplots(figsize=(9, 1.0 + 0.45 * len(shown) * len(shown.columns)))
+        _, ax = plt.subplots(figsize=(9, 1.6 + 0.45 * len(shown) * len(shown.columns)))
     shown.astype("float64").plot.barh(ax=ax, title=title)
+    ax.set_xlabel("rows")
+    ax.set_ylabel("accounting line")
+    ax.set_xlim(left=0)
+    if own:
+        _caption(ax.figure, "rows read = curated + quarantined + duplicates dropped. report: the run; lake: what "
+                            "the lake holds now (every run merged; it keeps neither raw counts nor duplicates).")
     for bars, column in zip(ax.containers, shown.columns, strict=True):
         labels = ["" if pd.isna(v) else f" {int(v):,}" for v in shown[column]]
         ax.bar_label(cast("BarContainer", bars), labels=labels, fontsize=8)
@@ -402,3 +478,261 @@ def plot_retention(retention: pd.DataFrame, ax: Axes | None = None, title: str =
                         color="white" if value > 0.6 else "black")
     ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0))
     return ax
+
+
+# --- charts an analyst can trust: money and shares formatted, axes from zero, partial months marked --------
+
+CAPTION_WIDTH = 110  # characters per caption line under a chart
+NET_MEANS = ("net = every curated line: sales and service charges (postage, fees), less cancellations, "
+             "plus or minus adjustments (bad debt, manual corrections)")
+
+
+def money(value: float, _position: object = None) -> str:
+    """`£950`, `£12k`, `£1.2M`, `-£3.4k`: money on an axis or a label."""
+    sign, amount = ("-" if value < 0 else ""), abs(float(value))
+    if amount >= 1e6:
+        text = f"{amount / 1e6:.1f}M".replace(".0M", "M")
+    elif amount >= 1e3:
+        text = f"{amount / 1e3:.1f}k".replace(".0k", "k") if amount < 1e4 else f"{amount / 1e3:.0f}k"
+    else:
+        text = f"{amount:.0f}"
+    return f"{sign}£{text}"
+
+
+def month_coverage(lake: Lake) -> pd.DataFrame:
+    """Per month: the first and last invoice day in the data, the month's length, and whether it is partial.
+
+    The data's first month is partial when it starts after the 1st, its last month when it ends before
+    the month's last day (the real file's December 2011 has 9 days); months in between are whole.
+    """
+    frame = lake.sql("""
+        SELECT year, month, MIN(day(invoice_ts)) AS first_day, MAX(day(invoice_ts)) AS last_day,
+               day(last_day(MIN(invoice_ts))) AS days_in_month
+        FROM sales GROUP BY year, month ORDER BY year, month
+    """)
+    frame = _with_period(frame)
+    partial = [False] * len(frame)
+    if len(frame):
+        partial[0] = int(frame["first_day"].iloc[0]) > 1
+        partial[-1] = partial[-1] or int(frame["last_day"].iloc[-1]) < int(frame["days_in_month"].iloc[-1])
+    frame["partial"] = partial
+    return frame
+
+
+def _partial_label(row: pd.Series) -> str:
+    return f"{row['period']} (days {int(row['first_day'])}-{int(row['last_day'])} of {int(row['days_in_month'])})"
+
+
+def _caption(fig: Any, text: str) -> None:
+    """A sentence under the chart saying how to read it (kept in `fig.texts`, drawn inside the figure)."""
+    import textwrap
+
+    fig.tight_layout()
+    # Below the laid-out axes (their tick labels included); a tight bounding box, as notebooks and the run
+    # page save figures, takes it in.
+    fig.text(0.01, -0.01, "\n".join(textwrap.wrap(text, CAPTION_WIDTH)), ha="left", va="top", fontsize=8.5,
+             color="#333333")
+
+
+def _partial_marks(ax: Axes, periods: list[str], coverage: pd.DataFrame | None) -> list[str]:
+    """Hatch the partial months' bars and label them; returns their descriptions for the caption."""
+    if coverage is None:
+        return []
+    partial = coverage[coverage["partial"]]
+    marked = []
+    for _, row in partial.iterrows():
+        if row["period"] in periods:
+            index = periods.index(row["period"])
+            ax.axvspan(index - 0.5, index + 0.5, color="#bbbbbb", alpha=0.25, hatch="//", lw=0)
+            ax.annotate("partial", (index, 0), xytext=(0, 4), textcoords="offset points", ha="center", fontsize=7)
+            marked.append(_partial_label(row))
+    return marked
+
+
+def plot_monthly_revenue(monthly: pd.DataFrame, coverage: pd.DataFrame | None = None) -> Any:
+    """Gross and net revenue per month, £ on a y-axis from zero, partial months hatched, and how to read it."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(10, 4.8))
+    periods = [str(p) for p in monthly["period"]]
+    x = range(len(periods))
+    gross = monthly["gross_revenue"].astype("float64")
+    net = monthly["net_revenue"].astype("float64")
+    ax.bar([i - 0.2 for i in x], gross, width=0.4, label="gross (sale lines)", color="#4c72b0")
+    ax.bar([i + 0.2 for i in x], net, width=0.4, label="net (every line)", color="#dd8452")
+    ax.set_xticks(list(x), periods, rotation=45, ha="right")
+    ax.yaxis.set_major_formatter(FuncFormatter(money))
+    ax.set_ylim(bottom=min(0.0, float(net.min()) if len(net) else 0.0))
+    ax.set_title("Revenue by month")
+    ax.set_xlabel("month")
+    ax.set_ylabel("revenue (£)")
+    ax.legend(loc="upper left")
+    marked = _partial_marks(ax, periods, coverage)
+    above = [p for p, g, n in zip(periods, gross, net, strict=True) if n > g]
+    text = f"Gross = sale lines only; {NET_MEANS}."
+    if above:
+        text += (f" Net is above gross in {', '.join(above)}: service charges and positive adjustments "
+                 f"there outweigh the cancellations.")
+    if marked:
+        text += f" Hatched: a partial month in the data ({'; '.join(marked)}), not a drop in sales."
+    _caption(fig, text)
+    return fig
+
+
+def plot_country_share(countries: pd.DataFrame, top: int = 10) -> Any:
+    """Each country's share of net revenue in %, on a linear scale, the rest summed as `other`."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    total = float(countries["net_revenue"].astype("float64").sum()) or 1.0
+    shares = countries[["country", "net_revenue"]].copy()
+    shares["share"] = shares["net_revenue"].astype("float64") / total
+    shown = shares.head(top)
+    rest = shares.iloc[top:]
+    rows = [(str(c), float(s)) for c, s in zip(shown["country"], shown["share"], strict=True)]
+    if len(rest):
+        rows.append((f"other ({len(rest)} countries)", float(rest["share"].sum())))
+    fig, ax = plt.subplots(figsize=(9, 0.9 + 0.38 * max(len(rows), 1)))
+    names, values = [r[0] for r in rows], [r[1] for r in rows]
+    bars = ax.barh(names, values, color="#4c72b0")
+    ax.bar_label(bars, labels=[f" {v:.1%}" for v in values], fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlim(0, max([*values, 0.01]) * 1.15)
+    ax.set_title(f"Share of net revenue by country (top {min(top, len(shares))})")
+    ax.set_xlabel("share of net revenue (%)")
+    ax.set_ylabel("country")
+    lead = f"{rows[0][0]} takes {rows[0][1]:.1%} of all net revenue; " if rows else ""
+    _caption(fig, f"{lead}a linear scale, so bar lengths compare as shares do ({money(total)} in all; "
+                  f"{NET_MEANS}).")
+    return fig
+
+
+def plot_top_products(products: pd.DataFrame) -> Any:
+    """The top products by sales revenue, £ on an axis from zero."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, ax = plt.subplots(figsize=(9, 1.0 + 0.4 * max(len(products), 1)))
+    values = products["revenue"].astype("float64")
+    bars = ax.barh([str(d) for d in products["description"]], values, color="#4c72b0")
+    ax.bar_label(bars, labels=[f" {money(v)}" for v in values], fontsize=8)
+    ax.invert_yaxis()
+    ax.xaxis.set_major_formatter(FuncFormatter(money))
+    ax.set_xlim(0, max([*values, 1.0]) * 1.15)
+    ax.set_title(f"Top {len(products)} products by sales revenue")
+    ax.set_xlabel("sales revenue (£, sale lines only)")
+    ax.set_ylabel("product")
+    _caption(fig, "Revenue of sale lines (quantity x unit price) per product, before cancellations; "
+                  "the axis starts at zero.")
+    return fig
+
+
+def plot_cancellations(cancellations: pd.DataFrame, coverage: pd.DataFrame | None = None) -> Any:
+    """Cancellation rate (%) and value cancelled (£) per month, both from zero, partial months marked."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
+
+    fig, (rate_ax, value_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    periods = [str(p) for p in cancellations["period"]]
+    x = list(range(len(periods)))
+    rates = cancellations["cancellation_rate"].astype("float64")
+    rate_ax.plot(x, rates, marker="o", color="#c44e52")
+    rate_ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    rate_ax.set_ylim(0, max([*rates.fillna(0), 0.01]) * 1.2)
+    rate_ax.set_title("Cancellation rate by month")
+    rate_ax.set_ylabel("cancelled invoices (% of invoices)")
+    values = cancellations["cancelled_value"].astype("float64")
+    value_ax.bar(x, values, color="#c44e52")
+    value_ax.yaxis.set_major_formatter(FuncFormatter(money))
+    value_ax.set_ylim(bottom=0)
+    value_ax.set_title("Value cancelled by month")
+    value_ax.set_ylabel("value cancelled (£)")
+    marked = []
+    for ax in (rate_ax, value_ax):
+        ax.set_xticks(x, periods, rotation=45, ha="right")
+        ax.set_xlabel("month")
+        marked = _partial_marks(ax, periods, coverage)
+    text = ("Rate = cancelled invoices / (sale + cancelled invoices) of the month; both axes start at zero, so a "
+            "change reads at its true size.")
+    if marked:
+        text += f" Hatched: a partial month ({'; '.join(marked)})."
+    _caption(fig, text)
+    return fig
+
+
+def plot_segments(segments: pd.DataFrame) -> Any:
+    """Customers and net revenue per RFM segment."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
+
+    fig, (count_ax, money_ax) = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
+    names = [str(s) for s in segments.index]
+    count_ax.barh(names, segments["customers"].astype("float64"), color="#4c72b0")
+    count_ax.invert_yaxis()
+    count_ax.set_xlim(left=0)
+    count_ax.set_title("Customers by segment")
+    count_ax.set_xlabel("customers")
+    count_ax.set_ylabel("RFM segment")
+    money_ax.barh(names, segments["monetary"].astype("float64"), color="#55a868")
+    money_ax.xaxis.set_major_formatter(FuncFormatter(money))
+    money_ax.set_xlim(left=min(0.0, float(segments["monetary"].astype("float64").min()) if len(segments) else 0.0))
+    money_ax.set_title("Net revenue by segment")
+    money_ax.set_xlabel("net revenue (£: sales less cancellations)")
+    money_ax.set_ylabel("RFM segment")
+    _caption(fig, "Segments from the recency (R) and frequency (F) quintile scores (explore.SEGMENT_GRID); net "
+                  "revenue is each segment's sales less its cancellations.")
+    return fig
+
+
+def plot_quarantine_reasons(reasons: pd.DataFrame) -> Any:
+    """Quarantined rows by reason code (or a chart that says nothing was quarantined)."""
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 1.2 + 0.4 * max(len(reasons), 1)))
+    if len(reasons):
+        bars = ax.barh([str(r) for r in reasons["reason"]], reasons["rows"].astype("float64"), color="#8172b2")
+        ax.bar_label(bars, labels=[f" {int(v):,}" for v in reasons["rows"]], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlim(0, float(reasons["rows"].max()) * 1.2)
+    else:
+        ax.text(0.5, 0.5, "nothing quarantined", ha="center", va="center", transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    ax.set_title("Quarantined rows by reason")
+    ax.set_xlabel("quarantined rows")
+    ax.set_ylabel("reason code")
+    _caption(fig, "Each quarantined line keeps its raw text and the first rule it broke (its reason code).")
+    return fig
+
+
+def plot_cohort_retention(counts: pd.DataFrame) -> Any:
+    """Cohort retention from month 1 on, coloured on its own range (month 0 is 100 % by definition), with sizes."""
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import PercentFormatter
+
+    sizes = counts[0].astype("float64") if len(counts.columns) else pd.Series(dtype="float64")
+    later = counts.drop(columns=[0], errors="ignore")
+    retention = later.astype("Float64").div(sizes.replace(0, math.nan), axis=0).astype("float64")
+    values = retention.to_numpy(dtype="float64", na_value=math.nan)
+    finite = values[~pd.isna(values)] if values.size else values
+    top = float(finite.max()) if finite.size and float(finite.max()) > 0 else 1.0
+    fig, ax = plt.subplots(figsize=(1.5 + 0.6 * max(len(retention.columns), 1), 1.6 + 0.4 * max(len(retention), 1)))
+    image = ax.imshow(values if values.size else [[math.nan]], cmap="YlGnBu", vmin=0.0, vmax=top, aspect="auto")
+    ax.set_xticks(range(len(retention.columns)), [str(c) for c in retention.columns])
+    ax.set_yticks(range(len(retention.index)),
+                  [f"{i} (n={int(n):,})" for i, n in zip(retention.index, sizes, strict=True)])
+    ax.set_xlabel("months since first purchase")
+    ax.set_ylabel("cohort (first purchase month, customers)")
+    ax.set_title("Monthly cohort retention (from month 1)")
+    for row, line in enumerate(values):
+        for col, value in enumerate(line):
+            if not math.isnan(value):
+                ax.text(col, row, f"{value:.0%}", ha="center", va="center", fontsize=7,
+                        color="white" if value > 0.6 * top else "black")
+    ax.figure.colorbar(image, ax=ax, format=PercentFormatter(1.0, decimals=0), label="share of the cohort buying")
+    _caption(fig, f"Cells: the share of a cohort (n = its customers) that bought again that month. Month 0 is "
+                  f"100 % by definition and left out, so the colours span 0 to {top:.0%}; blank: beyond the data. "
+                  f"Each row's last cell falls in the data's last month, low when that month is partial.")
+    return fig

@@ -9,11 +9,13 @@ store's own calls, so the stores know nothing of the pipeline.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from ecomflow import aws
+from ecomflow import aws, contract
 from ecomflow.config import BatchConfig
+from ecomflow.errors import QualityGateError
 from ecomflow.pipelines.batch import new_run_id, run_batch
 from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
 from ecomflow.runtime import build_runtime
@@ -84,26 +86,71 @@ def publish_hooks(config: BatchConfig) -> tuple[AfterPublish, ...]:
     return (*stores, StorageUpdated(config.topic_arn, config.job_name))
 
 
+REPORT_FILE = "report.json"
+
+
+def report_uri(lake_uri: str, run_id: str) -> str:
+    """Where a run's report is kept in the lake: `<lake>/_reports/<run_id>/report.json`."""
+    return f"{contract.zone_uri(lake_uri, contract.REPORTS_ZONE)}/{run_id}/{REPORT_FILE}"
+
+
+def keep_report(spark: SparkSession | None, report: RunReport) -> str | None:
+    """Write the run report into its lake (`report_uri`), so readers of the lake find it there.
+
+    A local lake is written directly, any other (s3://) through the session's Hadoop file system.
+    The report is a by-product of a run that already happened: a failure to keep it is logged, not
+    raised. Returns the URI written, or None.
+    """
+    uri = report_uri(report.lake, report.run_id)
+    try:
+        if uri.startswith("file://"):
+            path = Path(uri[len("file://"):])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(report.to_json() + "\n", encoding="utf-8")
+        elif spark is not None:
+            jvm = spark.sparkContext._jvm
+            assert jvm is not None  # a live session has a JVM
+            target = jvm.org.apache.hadoop.fs.Path(uri)
+            stream = target.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()).create(target, True)
+            try:
+                stream.write(bytearray((report.to_json() + "\n").encode("utf-8")))
+            finally:
+                stream.close()
+        else:
+            return None
+    except Exception as exc:  # the run is done either way: say why its report is missing, do not fail it
+        log.warning("run report not kept at %s: %s", uri, exc)
+        return None
+    return uri
+
+
 def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
     """The batch job as Glue runs it: build the runtime, gate, publish, run the stores' hooks.
 
-    The report is written to `config.report_path` when set (the audited one when the gate failed).
-    Every failure sends the "job failed" SNS message (when a topic is configured) and is re-raised.
+    The report is kept in the lake (`report_uri`, the audited one when the gate failed) and written
+    to `config.report_path` when set. Every failure sends the "job failed" SNS message (when a topic
+    is configured) and is re-raised; a gate failure carries the audited report (`exc.report`).
 
     Raises:
         QualityGateError: the gate stopped the run; nothing was published.
     """
     run_id = run_id or new_run_id()
     gate = publish_gate(config)
+    runtime = None
     try:
-        report = run_batch(build_runtime(config.job_name), config, gate=gate,
-                           after_publish=publish_hooks(config), run_id=run_id)
+        runtime = build_runtime(config.job_name)
+        report = run_batch(runtime, config, gate=gate, after_publish=publish_hooks(config), run_id=run_id)
     except Exception as exc:  # every failure is announced, then raised as it was
         audited = getattr(gate, "last_report", None)
         notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
-        if config.report_path and audited is not None:
-            audited.write(config.report_path)
+        if audited is not None:
+            if isinstance(exc, QualityGateError):
+                exc.report = audited
+                keep_report(runtime.spark if runtime is not None else None, audited)
+            if config.report_path:
+                audited.write(config.report_path)
         raise
+    keep_report(runtime.spark, report)
     if config.report_path:
         report.write(config.report_path)
     return report

@@ -32,8 +32,8 @@ def setup_logging(level: str = "INFO") -> None:
 def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
     """Run the batch job with Glue-style arguments (`argv[0]` is the program name).
 
-    Returns (0, the report), or (EXIT_GATE_FAILED, None) when the quality gate stopped publishing
-    (the "job failed" SNS message has then been sent); other errors are raised. Local paths are
+    Returns (0, the report), or (EXIT_GATE_FAILED, the audited report or None) when the quality gate
+    stopped publishing (the "job failed" SNS message has then been sent); other errors are raised. Local paths are
     checked before Spark starts (`ecomflow.app.preflight`); a job that fails them never ran, so no
     "job failed" message is sent for it.
     """
@@ -50,7 +50,7 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
         report = run_batch_job(config, run_id)
     except QualityGateError as exc:
         log.error("run %s not published (what it staged is kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
-        return EXIT_GATE_FAILED, None
+        return EXIT_GATE_FAILED, exc.report if isinstance(exc.report, RunReport) else None
     log.info("run %s published: %s", run_id, report.to_json())
     return 0, report
 

@@ -15,53 +15,45 @@ import os
 from collections.abc import Sequence
 
 from ecomflow import config
+from ecomflow.cli.options import add_parser
 
 log = logging.getLogger("ecomflow")
 
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `stream`, `api` and `replay` to the CLI's subcommands."""
-    stream = commands.add_parser(
-        "stream", help="run the streaming job; takes the Glue job's arguments: --stream_name NAME --lake DIR_OR_URI "
-        "--checkpoint_location DIR [--window_size SECONDS] [--starting_position TRIM_HORIZON|LATEST] "
-        "[--invoice_table T] [--customer_table T] [--max_records_per_shard N] [--redshift_mode off|postgres "
-        "--redshift_dsn URL] [--date_format FMT] [--service_codes A,B]")
+    stream = add_parser(
+        commands, "stream", help="run the streaming job: Kinesis micro-batches to DynamoDB, the lake and Redshift",
+        usage="ecomflow stream --stream_name NAME --lake DIR_OR_URI --checkpoint_location DIR [--name value ...] "
+        "[--until-idle] [--max-batches N] [--create-resources] [--json] [--progress MODE]")
     stream.add_argument("--until-idle", action="store_true", help="local: stop once the stream is drained")
     stream.add_argument("--max-batches", type=int, help="local: stop after this many micro-batches")
     stream.add_argument("--create-resources", action="store_true",
                         help="local: create the Kinesis stream and DynamoDB tables if missing")
 
-    api = commands.add_parser("api", help="serve the ingest and query Lambdas over HTTP on 127.0.0.1")
-    api.add_argument("--port", type=int, default=8080)
-    api.add_argument("--stream-name", default=os.environ.get(config.ENV_STREAM_NAME, config.DEFAULT_STREAM_NAME))
-    api.add_argument("--invoice-table", default=os.environ.get(config.ENV_INVOICE_TABLE, config.DEFAULT_INVOICE_TABLE))
+    api = add_parser(commands, "api", help="serve the ingest and query Lambdas over HTTP on 127.0.0.1")
+    api.add_argument("--port", type=int, default=8080, help="port on 127.0.0.1 (0 = a free one)")
+    api.add_argument("--stream-name", default=os.environ.get(config.ENV_STREAM_NAME, config.DEFAULT_STREAM_NAME),
+                     help=f"Kinesis stream of POST /records (${config.ENV_STREAM_NAME} moves the default)")
+    api.add_argument("--invoice-table", default=os.environ.get(config.ENV_INVOICE_TABLE, config.DEFAULT_INVOICE_TABLE),
+                     help=f"DynamoDB invoice table (${config.ENV_INVOICE_TABLE} moves the default)")
     api.add_argument("--customer-table",
-                     default=os.environ.get(config.ENV_CUSTOMER_TABLE, config.DEFAULT_CUSTOMER_TABLE))
+                     default=os.environ.get(config.ENV_CUSTOMER_TABLE, config.DEFAULT_CUSTOMER_TABLE),
+                     help=f"DynamoDB customer table (${config.ENV_CUSTOMER_TABLE} moves the default)")
     api.add_argument("--create-resources", action="store_true",
                      help="create the Kinesis stream and DynamoDB tables if missing")
 
-    replay = commands.add_parser("replay", help="post a raw CSV file to POST /records at a steady rate, its lines "
+    replay = add_parser(commands, "replay", help="post a raw CSV file to POST /records at a steady rate, its lines "
                                  "read and split as the batch job reads them; prints read = accepted + rejected")
     replay.add_argument("--input", required=True, help="raw CSV file (gzip or bzip2 is fine)")
     replay.add_argument("--rate", type=float, required=True, help="data lines per second")
-    replay.add_argument("--url", default="http://127.0.0.1:8080", help="API base URL (default the local API)")
+    replay.add_argument("--url", default="http://127.0.0.1:8080", help="API base URL (the local API by default)")
     replay.add_argument("--batch-size", type=int, default=500, help="records per request (at most 500)")
-    replay.add_argument("--encoding", default="ISO-8859-1", help="ISO-8859-1 (default) or UTF-8, as batch's --encoding")
+    replay.add_argument("--encoding", default="ISO-8859-1", help="ISO-8859-1 or UTF-8, as batch's --encoding")
     replay.add_argument("--limit", type=int, help="replay only the first N data lines")
-    replay.add_argument("--token", default=os.environ.get("ECOMFLOW_TOKEN"),
-                        help="a producer's access token (default $ECOMFLOW_TOKEN; for the local API on 127.0.0.1, "
+    replay.add_argument("--token", default=None,
+                        help="a producer's access token (default: $ECOMFLOW_TOKEN; for the local API on 127.0.0.1, "
                         "one of the local stack's producer)")
-
-
-def stream_main(argv: Sequence[str], until_idle: bool = False, max_batches: int | None = None,
-                create: bool = False) -> int:
-    """`ecomflow stream`: the streaming job (`entry.run_stream_entry`); prints the local poller's totals."""
-    from ecomflow.app.entry import run_stream_entry
-
-    totals = run_stream_entry(argv, until_idle=until_idle, max_batches=max_batches, create=create)
-    if totals is not None:
-        print(json.dumps(totals))
-    return 0
 
 
 def api_main(args: argparse.Namespace) -> int:
@@ -89,7 +81,7 @@ def api_main(args: argparse.Namespace) -> int:
 def replay_main(args: argparse.Namespace) -> int:
     from ecomflow.devtools.replay import replay_file
 
-    token = args.token
+    token = args.token or os.environ.get("ECOMFLOW_TOKEN")
     if not token and args.url.startswith("http://127.0.0.1:"):
         from ecomflow.api.access import Role
         from ecomflow.devtools.users import local_token
@@ -106,8 +98,9 @@ def replay_main(args: argparse.Namespace) -> int:
 def run_command(args: argparse.Namespace, glue_args: Sequence[str]) -> int | None:
     """Run `stream`, `api` or `replay`; None for any other command."""
     if args.command == "stream":
-        return stream_main([f"ecomflow {args.command}", *glue_args], until_idle=args.until_idle,
-                           max_batches=args.max_batches, create=args.create_resources)
+        from ecomflow.cli.batch import stream_command
+
+        return stream_command([f"ecomflow {args.command}", *glue_args], args)
     if args.command == "api":
         return api_main(args)
     if args.command == "replay":

@@ -14,6 +14,7 @@ import argparse
 import json
 
 from ecomflow.api.access import Role
+from ecomflow.cli.options import add_parser
 
 ROLES = [role.value for role in Role]
 
@@ -29,25 +30,25 @@ def _pool_options(parser: argparse.ArgumentParser) -> None:
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `users` and `token` to the CLI's subcommands."""
-    users = commands.add_parser("users", help="who may use the API: add, list or remove analysts, customers and "
+    users = add_parser(commands, "users", help="who may use the API: add, list or remove analysts, customers and "
                                 "producers in the user pools on AWS (--stack or pool ids) or local (--local)")
     actions = users.add_subparsers(dest="action", required=True)
-    add = actions.add_parser("add", help="give someone a role (no sign-up path: people are provisioned)")
-    add.add_argument("role", choices=ROLES)
+    add = add_parser(actions, "add", help="give someone a role (no sign-up path: people are provisioned)")
+    add.add_argument("role", choices=ROLES, help="analyst, customer or producer")
     add.add_argument("name", help="an analyst's or customer's e-mail; a producer's name (its client is producer-NAME)")
     add.add_argument("--customer-id", help="customers: their CustomerID (the only invoices they may read)")
-    list_ = actions.add_parser("list", help="everyone with a role, as JSON lines")
-    list_.add_argument("role", nargs="?", choices=ROLES)
-    remove = actions.add_parser("remove", help="take someone's access away (deletes the user or the client)")
-    remove.add_argument("role", choices=ROLES)
+    list_ = add_parser(actions, "list", help="everyone with a role, as JSON lines")
+    list_.add_argument("role", nargs="?", choices=ROLES, help="only this role (default: every role)")
+    remove = add_parser(actions, "remove", help="take someone's access away (deletes the user or the client)")
+    remove.add_argument("role", choices=ROLES, help="analyst, customer or producer")
     remove.add_argument("name", help="as `users list` shows it (a customer also by customer id)")
     for parser in (add, list_, remove):
         _pool_options(parser)
 
-    token = commands.add_parser("token", help="local stack: sign in as someone of a role (made if missing) and "
+    token = add_parser(commands, "token", help="local stack: sign in as someone of a role (made if missing) and "
                                 "print their access token, e.g. curl -H \"Authorization: Bearer $(ecomflow token "
                                 "analyst)\"")
-    token.add_argument("role", choices=ROLES)
+    token.add_argument("role", choices=ROLES, help="analyst, customer or producer")
     token.add_argument("name", nargs="?", help="an e-mail, or a producer's name (default: one local one per role)")
     token.add_argument("--customer-id", help="customers: their CustomerID")
     token.add_argument("--id-token", action="store_true", help="print the id token instead (the API refuses it)")

@@ -202,10 +202,20 @@ class LocalAthena:
         """Run Athena SQL (after `to_duckdb`) and return all rows."""
         try:
             cursor = self.connection.execute(to_duckdb(athena_sql, self.database))
+        except duckdb.CatalogException as exc:
+            raise InputError(self.unknown_table_message(exc)) from None
         except duckdb.Error as exc:
             raise InputError(f"query failed: {exc}") from None
         columns = [d[0] for d in cursor.description or []]
         return QueryResult(columns, [tuple(row) for row in cursor.fetchall()])
+
+    def unknown_table_message(self, exc: duckdb.Error) -> str:
+        """DuckDB's catalog error with the tables there are, not its guess among its own (`pg_enum`)."""
+        first = str(exc).splitlines()[0].removeprefix("Catalog Error: ").rstrip("!")
+        match = re.match(r"Table with name (.+) does not exist", first)
+        what = f"no table {match.group(1)}" if match else first
+        tables = ", ".join(f"{self.database}.{name}" for name in sorted(self.tables)) or "none"
+        return f"query failed: {what}; the tables are: {tables}"
 
     def query(self, name: str) -> QueryResult:
         """Run the named query `sql/athena/<name>.sql`."""

@@ -86,7 +86,7 @@ class QualityResult:
     def to_report(self) -> dict[str, object]:
         """The dict stored as `RunReport.quality`."""
         doc = asdict(self)
-        doc.pop("checks")
+        doc["checks"] = list(self.checks)  # every check the gate ran, for the run's page (failed ones in `failed`)
         doc["failed"] = list(self.failed)
         doc["suite"] = SUITE_NAME
         return doc

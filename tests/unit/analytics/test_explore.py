@@ -361,3 +361,47 @@ def test_plot_retention_draws_one_cell_label_per_known_cell(tmp_path):
     matplotlib.use("Agg")
     ax = explore.plot_retention(explore.cohort_retention(cohort_lake(tmp_path)))
     assert [t.get_text() for t in ax.texts] == ["100%", "33%", "33%", "100%", "0%", "100%"]
+
+
+# --- the lake's runs and which lake a reader reads --------------------------------------------------
+
+def keep_report(lake: Path, run_id: str, published: bool = True, rows_read: int = 10) -> Path:
+    path = lake / "_reports" / run_id / "report.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"run_id": run_id, "rows_read": rows_read, "rows_curated": rows_read,
+                                "rows_quarantined": 0, "duplicates_dropped": 0, "published": published}))
+    return path
+
+
+def test_the_latest_published_run_report_is_found_in_the_lake(tmp_path):
+    lake = write_lake(tmp_path / "lake", SHOP)
+    keep_report(lake, "20261201T000000Z-aaaaaaaa")
+    newest = keep_report(lake, "20261202T000000Z-bbbbbbbb")
+    keep_report(lake, "20261203T000000Z-cccccccc", published=False)  # stopped by the gate: not the lake's
+    assert explore.latest_report(lake) == newest
+    assert explore.default_report(str(lake)) == newest
+    assert [p.parent.name for p in explore.run_reports(lake)][0] == "20261201T000000Z-aaaaaaaa"
+
+
+def test_a_lake_without_reports_has_no_default_report(tmp_path):
+    lake = write_lake(tmp_path / "lake", SHOP)
+    assert explore.latest_report(lake) is None and explore.default_report(str(lake)) is None
+
+
+def test_describe_lake_says_where_partitions_and_latest_run(tmp_path):
+    lake = write_lake(tmp_path / "lake", SHOP, QUARANTINE)
+    keep_report(lake, "20261202T000000Z-bbbbbbbb")
+    assert explore.describe_lake(lake) == (f"lake {lake} (sales 3 partitions, sales_quarantine 2 partitions; "
+                                           "latest run 20261202T000000Z-bbbbbbbb)")
+
+
+def test_describe_an_empty_lake(tmp_path):
+    (tmp_path / "lake" / "curated" / "sales").mkdir(parents=True)
+    assert explore.describe_lake(tmp_path / "lake") == (f"lake {tmp_path / 'lake'} (sales 0 partitions, "
+                                                        "sales_quarantine 0 partitions; no run report in it)")
+
+
+def test_lake_athena_names_the_tables_as_the_catalog_does(tmp_path):
+    athena = explore.lake_athena(write_lake(tmp_path / "lake", SHOP))
+    assert sorted(athena.tables) == ["sales", "sales_quarantine"]
+    assert athena.sql("SELECT COUNT(*) FROM ecomflow.sales").rows == [(len(SHOP),)]

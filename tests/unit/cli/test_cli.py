@@ -59,3 +59,22 @@ def test_other_commands_keep_refusing_stray_arguments():
 
 def test_a_message_over_several_lines_becomes_one():
     assert one_line("cannot read input x:\n  Path does not exist\n") == "cannot read input x: Path does not exist"
+
+
+def test_a_misspelt_cli_option_of_batch_gets_its_hint(caplog, tmp_path):
+    assert main(["batch", "--input", "x.csv", "--lake", str(tmp_path / "lake"), "--jsn"]) == EXIT_USAGE
+    assert errors(caplog) == ["unknown option --jsn (did you mean --json?)"]
+
+
+def test_a_prefix_of_a_cli_option_is_not_taken_for_it(caplog, tmp_path):
+    assert main(["batch", "--input", "x.csv", "--lake", str(tmp_path / "lake"), "--progres", "on"]) == EXIT_USAGE
+    assert errors(caplog) == ["unknown option --progres (did you mean --progress?)"]
+
+
+def test_batch_and_stream_log_warnings_only_unless_asked(tmp_path):
+    main(["batch", "--input", str(tmp_path / "absent.csv"), "--lake", str(tmp_path)])
+    assert logging.getLogger("ecomflow").level == logging.INFO  # the progress line still hears the job's steps
+    from ecomflow.cli.console import default_log_level
+
+    assert default_log_level("batch") == default_log_level("stream") == "WARNING"
+    assert default_log_level("sql") == "INFO"

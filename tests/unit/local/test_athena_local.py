@@ -76,3 +76,15 @@ def test_view_reads_hive_partitions_with_catalog_types(tmp_path):
     result = athena.sql("SELECT year, month, SUM(revenue) AS revenue FROM ecomflow.sales GROUP BY 1, 2 ORDER BY 2")
     assert result.rows == [(2011, 1, Decimal("3.500")), (2011, 2, Decimal("10.250"))]
     assert result.records()[0] == {"year": 2011, "month": 1, "revenue": "3.500"}
+
+
+def test_an_unknown_table_lists_the_tables_there_are(tmp_path):
+    from ecomflow.errors import InputError
+
+    athena = LocalAthena()
+    for spec in catalog.lake_tables(str(tmp_path / "lake")):
+        athena.add_table(catalog.table_input(spec))
+    with pytest.raises(InputError) as raised:
+        athena.sql("SELECT * FROM nope")
+    assert str(raised.value) == "query failed: no table nope; the tables are: ecomflow.sales, ecomflow.sales_quarantine"
+    assert "pg_enum" not in str(raised.value)
