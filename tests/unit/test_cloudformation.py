@@ -494,3 +494,118 @@ def test_named_queries_run_in_the_database_their_sql_names(dist: Path) -> None:
     database = template(dist, "main.yaml")["Parameters"]["GlueDatabaseName"]["Default"]
 
     assert named <= {database}
+
+
+# ----------------------------------------------------------------------------- Glue 5.1 details (issue 16)
+
+def _resolve(value: Any, defaults: dict[str, Any]) -> str:
+    """A template value as a job would receive it: main.yaml's default where it has one, else a placeholder."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        name = value["Ref"]
+        if name in defaults:
+            return str(defaults[name])
+        if name == "AWS::Region":
+            return "eu-west-1"
+        if name.endswith("TopicArn"):
+            return f"arn:aws:sns:eu-west-1:123456789012:{name}"
+        if name.endswith("Arn"):
+            return f"arn:aws:iam::123456789012:role/{name}"
+        return f"{name.lower()}-value"
+    if "Fn::Sub" in value:
+        text = value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0]
+        return re.sub(r"\$\{[^}]+\}", "x", text)
+    raise AssertionError(f"cannot resolve {value!r}")
+
+
+def job_argv(dist: Path, job: str) -> list[str]:
+    """The job's DefaultArguments as Glue hands them to the script (Glue adds --JOB_NAME)."""
+    defaults = {name: p["Default"] for name, p in template(dist, "main.yaml")["Parameters"].items() if "Default" in p}
+    argv = ["job.py", "--JOB_NAME", job]
+    for key, value in job_arguments(dist, job).items():
+        argv += [key, _resolve(value, defaults)]
+    return argv
+
+
+def _worker_rules() -> dict[str, tuple[float, str | None]]:
+    """botocore's documentation of Glue's WorkerType: {type: (first Glue version, "Spark ETL"/"streaming"/None)}."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("glue")
+    doc = model.operation_model("CreateJob").input_shape.members["WorkerType"].documentation
+    rules = {}
+    for item in re.findall(r"<li>\s*<p>(.*?)</p>\s*</li>", doc, flags=re.S):
+        kind = re.search(r"<code>([\w.]+)</code>", item)
+        limit = re.search(r"only (?:be )?available (?:only )?for Glue version ([\d.]+) or later "
+                          r"(Spark ETL|streaming)? ?jobs", item)
+        if kind:
+            rules[kind.group(1)] = (float(limit.group(1)), limit.group(2)) if limit else (0.0, None)
+    return rules
+
+
+@pytest.mark.parametrize(("job", "parameter", "kind"), [("BatchJob", "BatchWorkerType", "Spark ETL"),
+                                                        ("StreamJob", "StreamWorkerType", "streaming")])
+def test_every_offered_worker_type_runs_the_jobs_glue_version(dist: Path, job: str, parameter: str,
+                                                             kind: str) -> None:
+    rules = _worker_rules()
+    assert {"G.025X", "G.4X", "G.8X"} <= set(rules)  # the documentation was read
+    version = float(template(dist, "glue.yaml")["Resources"][job]["Properties"]["GlueVersion"])
+    offered = template(dist, "main.yaml")["Parameters"][parameter]["AllowedValues"]
+
+    refused = [w for w in offered if w not in rules or rules[w][0] > version or rules[w][1] not in (None, kind)]
+
+    assert refused == []
+
+
+def test_no_job_argument_is_one_glue_5_ignores(dist: Path) -> None:
+    # Glue 5.x logs in real time for every job; the continuous-logging arguments are Glue 4.0 and earlier.
+    ignored = {"--enable-continuous-cloudwatch-log", "--enable-continuous-log-filter", "--continuous-log-logGroup",
+               "--continuous-log-logStreamPrefix", "--continuous-log-conversionPattern"}
+
+    assert sorted(ignored & {key for job in ("BatchJob", "StreamJob") for key in job_arguments(dist, job)}) == []
+
+
+def test_the_templates_shard_limit_reaches_the_kinesis_source(dist: Path) -> None:
+    from ecomflow.app.stream_job import kinesis_source_options
+
+    stream_config = config.parse_stream_config(job_argv(dist, "StreamJob"))
+    options = kinesis_source_options(stream_config, "eu-west-1", "https://kinesis.eu-west-1.amazonaws.com")
+
+    assert options["kinesis.maxFetchRecordsPerShard"] == job_arguments(dist, "StreamJob")["--max_records_per_shard"]
+    assert options["kinesis.streamName"] == stream_config.stream_name == "streamname-value"
+
+
+def test_the_batch_jobs_template_arguments_parse(dist: Path) -> None:
+    batch_config = config.parse_batch_config(job_argv(dist, "BatchJob"))
+
+    assert batch_config.redshift.mode == "data-api" and batch_config.catalog_database == "database-value"
+    assert batch_config.topic_arn == "arn:aws:sns:eu-west-1:123456789012:NotificationTopicArn"
+
+
+def test_the_streaming_job_installs_nothing_and_never_imports_great_expectations(dist: Path) -> None:
+    code = ("import sys; import ecomflow.app.stream_job, ecomflow.app.entry, ecomflow.pipelines.stream; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'great_expectations'))")
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "lib")}
+    imported = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+
+    assert imported.stdout.strip() == "[]"
+    assert "--additional-python-modules" not in job_arguments(dist, "StreamJob")
+    assert "--additional-python-modules" in job_arguments(dist, "BatchJob")  # the gate's great-expectations
+
+
+def test_a_failure_the_job_reported_does_not_alert_again(dist: Path) -> None:
+    from fnmatch import fnmatchcase
+
+    from ecomflow.errors import FailureReported
+    from ecomflow.stores import notify
+
+    rule = template(dist, "glue.yaml")["Resources"]["JobFailedRule"]["Properties"]
+    (excluded,) = rule["EventPattern"]["detail"]["message"]
+    wildcard = excluded["anything-but"]["wildcard"]
+    reported = str(FailureReported(f"quality gate failed: 2 expectations ({notify.REPORTED_MARK})"))
+
+    assert wildcard == f"*{notify.REPORTED_MARK}*"
+    assert fnmatchcase(f"Error Category: UNCLASSIFIED_ERROR; FailureReported: {reported}", wildcard)
+    assert not fnmatchcase("Command failed with exit code 1", wildcard)
+    assert set(rule["EventPattern"]["detail"]["state"]) == {"FAILED", "TIMEOUT", "ERROR"}

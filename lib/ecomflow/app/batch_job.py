@@ -88,7 +88,8 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
     """The batch job as Glue runs it: build the runtime, gate, publish, run the stores' hooks.
 
     The report is written to `config.report_path` when set (the audited one when the gate failed).
-    Every failure sends the "job failed" SNS message (when a topic is configured) and is re-raised.
+    Every failure sends the "job failed" SNS message (when a topic is configured) and is re-raised,
+    marked as reported once the message went out (`notify.was_reported`).
 
     Raises:
         QualityGateError: the gate stopped the run; nothing was published.
@@ -100,7 +101,8 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
                            after_publish=publish_hooks(config), run_id=run_id)
     except Exception as exc:  # every failure is announced, then raised as it was
         audited = getattr(gate, "last_report", None)
-        notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
+        if notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited) is not None:
+            notify.mark_reported(exc)
         if config.report_path and audited is not None:
             audited.write(config.report_path)
         raise
