@@ -336,6 +336,9 @@ def parse_redshift_settings(args: dict[str, str]) -> RedshiftSettings:
         if bool(settings.workgroup) == bool(settings.cluster_id):
             raise ConfigError("--redshift_mode data-api needs exactly one of --redshift_workgroup "
                               "(Serverless) or --redshift_cluster_id (provisioned)")
+        if settings.workgroup and settings.db_user:
+            raise ConfigError("--redshift_db_user is for a provisioned cluster: a Serverless workgroup takes "
+                              "--redshift_secret_arn (the ETL user's), or neither for the job role's own user")
         if settings.cluster_id and not (settings.secret_arn or settings.db_user):
             raise ConfigError("--redshift_cluster_id needs --redshift_secret_arn or --redshift_db_user")
         if not settings.iam_role:

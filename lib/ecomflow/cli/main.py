@@ -223,6 +223,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomflow.cli.users import add_commands as add_user_commands
 
     add_user_commands(commands)  # users, token
+    from ecomflow.cli.warehouse import add_commands as add_warehouse_commands
+
+    add_warehouse_commands(commands)  # warehouse setup
     commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
                                             help="as `ecomflow --log-level`")
     return parser
@@ -267,6 +270,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecomflow.cli.users import run_command as run_user_command
 
         handled = run_user_command(args)
+        if handled is not None:
+            return handled
+        from ecomflow.cli.warehouse import run_command as run_warehouse_command
+
+        handled = run_warehouse_command(args)
         if handled is not None:
             return handled
     except EcomflowError as exc:
