@@ -20,6 +20,8 @@ import pytest
 
 from ecomflow import config
 from ecomflow.spark import schemas
+from ecomflow.stores import redshift
+from ecomflow.stores import warehouse as warehouse_store
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -609,3 +611,72 @@ def test_a_failure_the_job_reported_does_not_alert_again(dist: Path) -> None:
     assert fnmatchcase(f"Error Category: UNCLASSIFIED_ERROR; FailureReported: {reported}", wildcard)
     assert not fnmatchcase("Command failed with exit code 1", wildcard)
     assert set(rule["EventPattern"]["detail"]["state"]) == {"FAILED", "TIMEOUT", "ERROR"}
+
+
+# ----------------------------------------------------------------------------- Redshift network and users (issue 16)
+
+def test_the_jobs_log_in_as_the_etl_user_and_may_read_only_its_secret(dist: Path) -> None:
+    main = template(dist, "main.yaml")
+    warehouse = template(dist, "warehouse.yaml")["Resources"]
+    glue_params = main["Resources"]["Glue"]["Properties"]["Parameters"]
+    policy = template(dist, "glue.yaml")["Resources"]["JobBasePolicy"]["Properties"]["PolicyDocument"]
+    secret_reads = [s["Resource"] for s in policy["Statement"] if s["Action"] == "secretsmanager:GetSecretValue"]
+
+    assert glue_params["RedshiftSecretArn"] == {"Fn::GetAtt": ["Warehouse", "Outputs.EtlSecretArn"]}
+    assert secret_reads == [{"Ref": "RedshiftSecretArn"}]
+    for job in ("BatchJob", "StreamJob"):
+        assert job_arguments(dist, job)["--redshift_secret_arn"] == {"Ref": "RedshiftSecretArn"}
+    assert json.loads(warehouse["EtlSecret"]["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {
+        "username": redshift.ETL_USER}
+    assert json.loads(warehouse["BiSecret"]["Properties"]["GenerateSecretString"]["SecretStringTemplate"]) == {
+        "username": redshift.BI_USER}
+
+
+def test_redshift_reaches_s3_by_default_and_through_an_endpoint_when_routed_in_the_vpc(dist: Path) -> None:
+    tpl = template(dist, "warehouse.yaml")
+    params = template(dist, "main.yaml")["Parameters"]
+    workgroup = tpl["Resources"]["Workgroup"]["Properties"]
+    endpoint = tpl["Resources"]["S3GatewayEndpoint"]
+
+    assert params["RedshiftEnhancedVpcRouting"]["Default"] == "false"
+    assert workgroup["EnhancedVpcRouting"] == {"Fn::If": ["RoutesThroughVpc", True, False]}
+    assert endpoint["Condition"] == "MakeS3Endpoint" and "RoutesThroughVpc" in json.dumps(
+        tpl["Conditions"]["MakeS3Endpoint"])
+    assert endpoint["Properties"]["VpcEndpointType"] == "Gateway"
+    assert endpoint["Properties"]["RouteTableIds"] == {"Ref": "RouteTableIds"}
+    assert endpoint["Properties"]["ServiceName"] == {"Fn::Sub": "com.amazonaws.${AWS::Region}.s3"}
+
+
+def test_bi_access_is_off_by_default_and_only_port_5439_from_one_network(dist: Path) -> None:
+    tpl = template(dist, "warehouse.yaml")
+    params = template(dist, "main.yaml")["Parameters"]
+    group = tpl["Resources"]["BiSecurityGroup"]
+    (ingress,) = group["Properties"]["SecurityGroupIngress"]
+
+    assert params["RedshiftPubliclyAccessible"]["Default"] == "false"
+    assert params["RedshiftBiIngressCidr"]["Default"] == ""
+    assert group["Condition"] == "HasBiAccess"
+    assert (ingress["IpProtocol"], ingress["FromPort"], ingress["ToPort"], ingress["CidrIp"]) == (
+        "tcp", 5439, 5439, {"Ref": "BiIngressCidr"})
+    assert "BiSecurityGroup" in json.dumps(tpl["Resources"]["Workgroup"]["Properties"]["SecurityGroupIds"])
+
+
+def test_warehouse_setup_finds_every_output_it_reads(dist: Path) -> None:
+    from ecomflow.cli.warehouse import OUTPUTS
+
+    outputs = template(dist, "main.yaml")["Outputs"]
+    params = template(dist, "main.yaml")["Parameters"]
+
+    assert sorted(set(OUTPUTS) - set(outputs)) == []
+    assert params["RedshiftUsageLimitPeriod"]["AllowedValues"] == list(warehouse_store.PERIODS)
+    assert params["RedshiftUsageLimitBreachAction"]["AllowedValues"] == list(warehouse_store.BREACH_ACTIONS)
+    warehouse_store.UsageLimit(params["RedshiftUsageLimitRpuHours"]["Default"],
+                               params["RedshiftUsageLimitPeriod"]["Default"],
+                               params["RedshiftUsageLimitBreachAction"]["Default"])  # the defaults are valid
+
+
+def test_make_deploy_sets_the_warehouse_up_after_the_stack() -> None:
+    recipe = (ROOT / "Makefile").read_text(encoding="utf-8").split("\ndeploy:", 1)[1].split("\noutputs:", 1)[0]
+    stack_deployed = recipe.index("cloudformation deploy --stack-name $(STACK)")
+
+    assert stack_deployed < recipe.index("ecomflow warehouse setup --stack $(STACK)")
