@@ -680,3 +680,71 @@ def test_make_deploy_sets_the_warehouse_up_after_the_stack() -> None:
     stack_deployed = recipe.index("cloudformation deploy --stack-name $(STACK)")
 
     assert stack_deployed < recipe.index("ecomflow warehouse setup --stack $(STACK)")
+
+
+# ----------------------------------------------------------------------------- the stream's raw archive (issue 16)
+
+def _placeholders(value: Any) -> Any:
+    """A resource's properties with every intrinsic function replaced by a plausible literal (for botocore)."""
+    if isinstance(value, dict):
+        if len(value) == 1 and next(iter(value)) in ("Ref", "Fn::GetAtt", "Fn::Sub"):
+            name = json.dumps(value)
+            if "Buffer" in name:
+                return 64 if "Megabytes" in name else 300
+            if "Arn" in name:
+                return "arn:aws:kinesis:eu-west-1:123456789012:stream/ecomflow-dev-records"
+            return "ecomflow-dev-value"
+        return {key: _placeholders(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(item) for item in value]
+    return value
+
+
+def test_firehose_archives_the_stream_in_the_layout_the_replay_reads(dist: Path) -> None:
+    from ecomflow.stores import stream_archive
+
+    tpl = template(dist, "streaming.yaml")
+    props = tpl["Resources"]["ArchiveDeliveryStream"]["Properties"]
+    s3 = props["ExtendedS3DestinationConfiguration"]
+
+    assert props["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert props["KinesisStreamSourceConfiguration"]["KinesisStreamARN"] == {"Fn::GetAtt": ["RecordStream", "Arn"]}
+    assert (s3["BucketARN"], s3["Prefix"], s3["ErrorOutputPrefix"]) == (
+        {"Ref": "RawBucketArn"}, stream_archive.FIREHOSE_PREFIX, stream_archive.FIREHOSE_ERROR_PREFIX)
+    assert s3["CompressionFormat"] == "GZIP" and stream_archive.SUFFIX == ".gz"
+    assert s3["EncryptionConfiguration"]["KMSEncryptionConfig"]["AWSKMSKeyARN"] == {"Ref": "DataKeyArn"}
+    (processor,) = s3["ProcessingConfiguration"]["Processors"]
+    assert processor == {"Type": "AppendDelimiterToRecord",
+                         "Parameters": [{"ParameterName": "Delimiter", "ParameterValue": "\\n"}]}
+    assert stream_archive.DELIMITER == b"\n"
+    main = template(dist, "main.yaml")["Resources"]["Streaming"]["Properties"]["Parameters"]
+    assert main["RawBucketArn"] == {"Fn::GetAtt": ["Foundation", "Outputs.RawBucketArn"]}
+
+
+def test_the_delivery_stream_is_a_valid_create_delivery_stream_request(dist: Path) -> None:
+    import botocore.session
+    from botocore.validate import ParamValidator
+
+    props = _placeholders(template(dist, "streaming.yaml")["Resources"]["ArchiveDeliveryStream"]["Properties"])
+    shape = botocore.session.get_session().get_service_model("firehose").operation_model(
+        "CreateDeliveryStream").input_shape
+
+    report = ParamValidator().validate(props, shape)
+
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_the_archive_role_may_write_only_the_archive_prefixes(dist: Path) -> None:
+    from ecomflow.stores import stream_archive
+
+    role = template(dist, "streaming.yaml")["Resources"]["ArchiveRole"]["Properties"]
+    (policy,) = role["Policies"]
+    writes = next(s for s in policy["PolicyDocument"]["Statement"] if s["Sid"] == "WriteArchive")
+
+    assert writes["Resource"] == [{"Fn::Sub": "${RawBucketArn}/" + stream_archive.PREFIX + "*"},
+                                  {"Fn::Sub": "${RawBucketArn}/" + stream_archive.ERROR_PREFIX + "*"}]
+
+
+def test_the_batch_job_reads_csv_unless_told_to_replay_the_archive(dist: Path) -> None:
+    assert job_arguments(dist, "BatchJob")["--input_format"] == config.INPUT_FORMATS[0] == "csv"
+    assert "stream-archive" in config.INPUT_FORMATS

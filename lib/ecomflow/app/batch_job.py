@@ -13,6 +13,7 @@ import logging
 from pyspark.sql import SparkSession
 
 from ecomflow import aws
+from ecomflow.app.archive_replay import replay_config
 from ecomflow.config import BatchConfig
 from ecomflow.pipelines.batch import new_run_id, run_batch
 from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
@@ -97,8 +98,9 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
     run_id = run_id or new_run_id()
     gate = publish_gate(config)
     try:
-        report = run_batch(build_runtime(config.job_name), config, gate=gate,
-                           after_publish=publish_hooks(config), run_id=run_id)
+        runtime = build_runtime(config.job_name)
+        config = replay_config(runtime.spark, config, run_id)  # a stream-archive input: rewritten as CSV first
+        report = run_batch(runtime, config, gate=gate, after_publish=publish_hooks(config), run_id=run_id)
     except Exception as exc:  # every failure is announced, then raised as it was
         audited = getattr(gate, "last_report", None)
         if notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited) is not None:

@@ -226,6 +226,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomflow.cli.warehouse import add_commands as add_warehouse_commands
 
     add_warehouse_commands(commands)  # warehouse setup
+    from ecomflow.cli.archive import add_commands as add_archive_commands
+
+    add_archive_commands(commands)  # archive (the local Firehose)
     commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
                                             help="as `ecomflow --log-level`")
     return parser
@@ -275,6 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecomflow.cli.warehouse import run_command as run_warehouse_command
 
         handled = run_warehouse_command(args)
+        if handled is not None:
+            return handled
+        from ecomflow.cli.archive import run_command as run_archive_command
+
+        handled = run_archive_command(args)
         if handled is not None:
             return handled
     except EcomflowError as exc:

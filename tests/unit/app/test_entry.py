@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from ecomflow.app import batch_job, entry
@@ -21,7 +23,7 @@ def failing_run(monkeypatch):
         raise state["error"]  # a fresh error each run: notes stay on an exception object
 
     monkeypatch.setattr(batch_job, "run_batch", run_batch)
-    monkeypatch.setattr(batch_job, "build_runtime", lambda name: None)
+    monkeypatch.setattr(batch_job, "build_runtime", lambda name: SimpleNamespace(spark=None))
     monkeypatch.setattr(notify, "notify_job_failed", lambda *args, **kwargs: state["sent"])
     monkeypatch.setattr("ecomflow.app.preflight.check_batch_paths", lambda config: None)
     return state
