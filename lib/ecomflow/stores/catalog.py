@@ -163,23 +163,36 @@ def ensure_database(glue: Any, database: str) -> bool:
     return True
 
 
+ICEBERG = "iceberg"  # what `ensure_table` answers for a table it leaves alone
+
+
+def is_iceberg(table: dict[str, Any]) -> bool:
+    """Whether a GetTable answer is an Apache Iceberg table (`table_type` ICEBERG, as Glue and Iceberg mark it)."""
+    return str(table.get("Parameters", {}).get("table_type", "")).upper() == "ICEBERG"
+
+
 def ensure_table(glue: Any, database: str, spec: TableSpec) -> str:
-    """Create the table, or update it to the current definition; returns "created" or "updated"."""
+    """Create the table, or update it to the current definition; returns "created", "updated" or "iceberg".
+
+    An Iceberg table (the stack creates the lake's tables so) is left alone: a Hive TableInput
+    would drop its `metadata_location` and with it the table's snapshots.
+    """
     definition = table_input(spec)
     try:
         glue.create_table(DatabaseName=database, TableInput=definition)
     except glue.exceptions.AlreadyExistsException:
+        if is_iceberg(glue.get_table(DatabaseName=database, Name=spec.name)["Table"]):
+            return ICEBERG
         glue.update_table(DatabaseName=database, TableInput=definition)
         return "updated"
     log.info("created Glue table %s.%s at %s", database, spec.name, spec.location)
     return "created"
 
 
-def ensure_catalog(glue: Any, database: str, lake_uri: str) -> None:
-    """Create (or update) the database and every lake table."""
+def ensure_catalog(glue: Any, database: str, lake_uri: str) -> dict[str, str]:
+    """Create (or update) the database and every lake table; what `ensure_table` did with each, by name."""
     ensure_database(glue, database)
-    for spec in lake_tables(lake_uri):
-        ensure_table(glue, database, spec)
+    return {spec.name: ensure_table(glue, database, spec) for spec in lake_tables(lake_uri)}
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -234,12 +247,14 @@ def register_partitions(glue: Any, database: str, table: str, table_location: st
 
 def register_run(glue: Any, database: str, lake_uri: str, curated_partitions: Sequence[str],
                  quarantine_partitions: Sequence[str]) -> dict[str, PartitionResult]:
-    """Make sure the catalog holds the lake's tables, then register one run's touched partitions."""
-    ensure_catalog(glue, database, lake_uri)
+    """Make sure the catalog holds the lake's tables, then register one run's touched partitions.
+
+    Iceberg tables keep their partitions in their own metadata: none are registered for them.
+    """
+    states = ensure_catalog(glue, database, lake_uri)
     curated, quarantine = lake_tables(lake_uri)
-    return {
-        curated.name: register_partitions(glue, database, curated.name, curated.location, curated_partitions,
-                                          data_columns(curated)),
-        quarantine.name: register_partitions(glue, database, quarantine.name, quarantine.location,
-                                             quarantine_partitions, data_columns(quarantine)),
-    }
+    touched = {curated.name: curated_partitions, quarantine.name: quarantine_partitions}
+    return {spec.name: (PartitionResult() if states[spec.name] == ICEBERG else
+                        register_partitions(glue, database, spec.name, spec.location, touched[spec.name],
+                                            data_columns(spec)))
+            for spec in (curated, quarantine)}

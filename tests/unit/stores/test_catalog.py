@@ -134,8 +134,23 @@ def test_ensure_table_updates_a_table_that_exists(glue):
     spec = curated_spec()
     with Stubber(glue) as stub:
         stub.add_client_error("create_table", "AlreadyExistsException")
+        stub.add_response("get_table", {"Table": {"Name": "sales", "Parameters": {"classification": "parquet"}}},
+                          {"DatabaseName": "db", "Name": "sales"})
         stub.add_response("update_table", {}, {"DatabaseName": "db", "TableInput": catalog.table_input(spec)})
         assert catalog.ensure_table(glue, "db", spec) == "updated"
+
+
+def test_an_iceberg_table_is_left_alone_and_gets_no_partitions(glue):
+    iceberg = {"Table": {"Name": "t", "Parameters": {"table_type": "ICEBERG", "metadata_location": "s3://m.json"}}}
+    with Stubber(glue) as stub:  # no update_table, no batch_create_partition: the stub would fail on them
+        stub.add_response("create_database", {})
+        for name in ("sales", "sales_quarantine"):
+            stub.add_client_error("create_table", "AlreadyExistsException")
+            stub.add_response("get_table", {"Table": {**iceberg["Table"], "Name": name}},
+                              {"DatabaseName": "db", "Name": name})
+        result = catalog.register_run(glue, "db", "s3://lake", ["year=2011/month=1"], ["reason=zero_quantity"])
+        stub.assert_no_pending_responses()
+    assert result == {"sales": catalog.PartitionResult(), "sales_quarantine": catalog.PartitionResult()}
 
 
 def test_no_hook_without_a_catalog_database():
