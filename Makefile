@@ -95,6 +95,7 @@ deploy: package
 	  --tags project=ecomflow stage=$(STAGE) \
 	  --parameter-overrides Stage=$(STAGE) ArtifactBucket="$$bucket" ArtifactPrefix="$$prefix" \
 	    WheelFile="$$wheel" AccessLogBucket="$$logs" $(if $(ALERT_EMAIL),AlertEmail=$(ALERT_EMAIL)) $(DEPLOY_PARAMS)
+	$(BIN)/ecomflow warehouse setup --stack $(STACK)  # as the admin: migrations, users' passwords, usage limit
 	$(MAKE) --no-print-directory outputs STAGE=$(STAGE)
 
 outputs:

@@ -151,6 +151,7 @@ class BatchConfig(LakeLayout):
     topic_arn: str | None = None  # SNS topic for "storage updated" / "job failed"; None = no messages
     quality_gate: bool = True  # audit the staged partitions before publishing (`--quality_gate off` skips)
     plausibility: PlausibilityLimits = field(default_factory=PlausibilityLimits)  # the gate's input limits
+    input_format: str = "csv"  # or "stream-archive": the stream's raw archive (ecomflow.app.archive_replay)
 
 
 
@@ -160,8 +161,11 @@ REDSHIFT_ARGS = ("redshift_mode", "redshift_dsn", "redshift_workgroup", "redshif
 NOTIFY_ARGS = ("topic_arn",)
 QUALITY_ARGS = ("quality_gate",)
 PLAUSIBILITY_ARGS = ("max_quarantine_share", "min_invoice_date", "max_invoice_date")
+# `--input_format`: raw CSV files, or the stream's raw archive (Firehose's objects under raw/stream/).
+INPUT_FORMATS = ("csv", "stream-archive")
 BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME",
-                  "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS, *PLAUSIBILITY_ARGS)
+                  "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS, *PLAUSIBILITY_ARGS,
+                  "input_format")
 BATCH_ARGS = (*BATCH_REQUIRED, *BATCH_OPTIONAL)
 SWITCH_VALUES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
@@ -336,6 +340,9 @@ def parse_redshift_settings(args: dict[str, str]) -> RedshiftSettings:
         if bool(settings.workgroup) == bool(settings.cluster_id):
             raise ConfigError("--redshift_mode data-api needs exactly one of --redshift_workgroup "
                               "(Serverless) or --redshift_cluster_id (provisioned)")
+        if settings.workgroup and settings.db_user:
+            raise ConfigError("--redshift_db_user is for a provisioned cluster: a Serverless workgroup takes "
+                              "--redshift_secret_arn (the ETL user's), or neither for the job role's own user")
         if settings.cluster_id and not (settings.secret_arn or settings.db_user):
             raise ConfigError("--redshift_cluster_id needs --redshift_secret_arn or --redshift_db_user")
         if not settings.iam_role:
@@ -368,7 +375,16 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
         topic_arn=parse_topic_arn(args.get("topic_arn")),
         quality_gate=parse_switch("quality_gate", args.get("quality_gate"), default=True),
         plausibility=parse_plausibility_limits(args),
+        input_format=parse_input_format(args.get("input_format")),
     )
+
+
+def parse_input_format(value: str | None) -> str:
+    """`--input_format`: `csv` (default) or `stream-archive`, or raise ConfigError."""
+    text = (value or "").strip().lower() or INPUT_FORMATS[0]
+    if text not in INPUT_FORMATS:
+        raise ConfigError(f"--input_format {value!r}: use one of {', '.join(INPUT_FORMATS)}")
+    return text
 
 
 # --- streaming job ---------------------------------------------------------------------------

@@ -44,6 +44,14 @@ class QualityGateError(EcomflowError):
         self.report: object | None = None  # the audited run report (a RunReport), when the job kept one
 
 
+class FailureReported(EcomflowError):
+    """A Glue run failed after it sent its own "job failed" message; its text carries `notify.REPORTED_MARK`.
+
+    The job-failure EventBridge rule (cloudformation/glue.yaml) leaves such runs out, so a failure
+    alerts once: by the job's message where the job could send it, by the rule otherwise.
+    """
+
+
 class PublishError(EcomflowError):
     """Publishing staged data into the lake or a store failed."""
 

@@ -58,3 +58,61 @@ def test_no_staging_table_is_left_behind(spark, target):
     with psycopg.connect(target.dsn) as conn:
         tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()
     assert tables == [("sales",), ("schema_migrations",)]
+
+
+# --- who may do what (V003__access.sql) ---------------------------------------------------------
+
+def as_user(dsn: str, user: str, sql: str, *params) -> list[tuple]:
+    """Run `sql` with `user`'s privileges (SET ROLE: the privilege checks are that role's)."""
+    with psycopg.connect(dsn) as conn:
+        conn.execute(f"SET ROLE {user}")
+        cursor = conn.execute(sql, params or None)
+        return cursor.fetchall() if cursor.description else []
+
+
+def test_the_etl_user_upserts_sales_through_a_temp_staging_table(target, pg_database):
+    from ecomflow.stores.redshift import ETL_USER, SALES_COLUMNS, merge_sql
+
+    with psycopg.connect(pg_database.dsn) as conn:
+        conn.execute(f"SET ROLE {ETL_USER}")
+        conn.execute("CREATE TEMP TABLE sales_stage (LIKE sales)")
+        values = line("r1", "WHITE HANGING HEART", 6, "2.55")[:len(SALES_COLUMNS)]
+        conn.execute(f"INSERT INTO sales_stage ({', '.join(SALES_COLUMNS)}) VALUES "
+                     f"({', '.join(['%s'] * len(SALES_COLUMNS))})", values)
+        conn.execute(merge_sql("sales_stage"))
+    assert sales(pg_database.dsn) == [("r1", "WHITE HANGING HEART", 6, Decimal("15.300"))]
+
+
+@pytest.mark.parametrize("sql", [
+    "CREATE TABLE other (a INT)",
+    "INSERT INTO schema_migrations VALUES ('V999', 'x', now())",
+    "DROP VIEW customer_rfm",
+], ids=["create-table", "write-migrations", "drop-view"])
+def test_the_etl_user_writes_nothing_but_sales(target, pg_database, sql):
+    from ecomflow.stores.redshift import ETL_USER
+
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        as_user(pg_database.dsn, ETL_USER, sql)
+
+
+def test_the_bi_user_reads_sales_and_the_views_and_writes_nothing(target, pg_database):
+    from ecomflow.stores.redshift import BI_USER
+
+    for relation in ("sales", "daily_revenue_by_country", "customer_rfm"):
+        assert as_user(pg_database.dsn, BI_USER, f"SELECT COUNT(*) FROM {relation}") == [(0,)]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        as_user(pg_database.dsn, BI_USER, "DELETE FROM sales")
+
+
+def test_the_access_migration_runs_in_a_second_database_of_the_same_server(target, local_stack):
+    # PostgreSQL's roles are the server's: a second database migrating V003 must not trip over them.
+    import uuid
+
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(local_stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        assert "V003" in PostgresTarget(local_stack.postgres.with_database(name).dsn).migrate()
+    finally:
+        with psycopg.connect(local_stack.postgres.dsn, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -14,6 +14,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from ecomflow import aws, contract
+from ecomflow.app.archive_replay import replay_config
 from ecomflow.config import BatchConfig
 from ecomflow.errors import QualityGateError
 from ecomflow.pipelines.batch import new_run_id, run_batch
@@ -129,7 +130,8 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
 
     The report is kept in the lake (`report_uri`, the audited one when the gate failed) and written
     to `config.report_path` when set. Every failure sends the "job failed" SNS message (when a topic
-    is configured) and is re-raised; a gate failure carries the audited report (`exc.report`).
+    is configured) and is re-raised, marked as reported once the message went out
+    (`notify.was_reported`); a gate failure carries the audited report (`exc.report`).
 
     Raises:
         QualityGateError: the gate stopped the run; nothing was published.
@@ -139,10 +141,12 @@ def run_batch_job(config: BatchConfig, run_id: str | None = None) -> RunReport:
     runtime = None
     try:
         runtime = build_runtime(config.job_name)
+        config = replay_config(runtime.spark, config, run_id)  # a stream-archive input: rewritten as CSV first
         report = run_batch(runtime, config, gate=gate, after_publish=publish_hooks(config), run_id=run_id)
     except Exception as exc:  # every failure is announced, then raised as it was
         audited = getattr(gate, "last_report", None)
-        notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited)
+        if notify.notify_job_failed(config.topic_arn, config.job_name, run_id, exc, audited) is not None:
+            notify.mark_reported(exc)
         if audited is not None:
             if isinstance(exc, QualityGateError):
                 exc.report = audited

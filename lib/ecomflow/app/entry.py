@@ -29,19 +29,24 @@ def setup_logging(level: str = "INFO") -> None:
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
-def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
+def run_batch_entry(argv: Sequence[str], raise_reported: bool = False) -> tuple[int, RunReport | None]:
     """Run the batch job with Glue-style arguments (`argv[0]` is the program name).
 
     Returns (0, the report), or (EXIT_GATE_FAILED, the audited report or None) when the quality gate
     stopped publishing (the "job failed" SNS message has then been sent); other errors are raised. Local paths are
     checked before Spark starts (`ecomflow.app.preflight`); a job that fails them never ran, so no
     "job failed" message is sent for it.
+
+    With `raise_reported` (a Glue run) a failure whose "job failed" message went out, a failed gate
+    included, is raised as `FailureReported`, whose text carries `notify.REPORTED_MARK`: Glue puts
+    it in the run's error message, and the job-failure EventBridge rule then does not alert again.
     """
     from ecomflow.app.batch_job import run_batch_job
     from ecomflow.app.preflight import check_batch_paths
     from ecomflow.config import parse_batch_config
-    from ecomflow.errors import QualityGateError
+    from ecomflow.errors import FailureReported, QualityGateError
     from ecomflow.pipelines.batch import new_run_id
+    from ecomflow.stores import notify
 
     config = parse_batch_config(argv)
     check_batch_paths(config)  # before Spark starts: a missing input or a read-only lake fails in a second
@@ -50,7 +55,13 @@ def run_batch_entry(argv: Sequence[str]) -> tuple[int, RunReport | None]:
         report = run_batch_job(config, run_id)
     except QualityGateError as exc:
         log.error("run %s not published (what it staged is kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
+        if raise_reported and notify.was_reported(exc):
+            raise FailureReported(f"quality gate failed, nothing published: {exc} ({notify.REPORTED_MARK})") from exc
         return EXIT_GATE_FAILED, exc.report if isinstance(exc.report, RunReport) else None
+    except Exception as exc:
+        if raise_reported and notify.was_reported(exc):
+            raise FailureReported(f"{type(exc).__name__}: {exc} ({notify.REPORTED_MARK})") from exc
+        raise
     log.info("run %s published: %s", run_id, report.to_json())
     return 0, report
 
@@ -61,7 +72,9 @@ def batch_job_main(argv: Sequence[str]) -> int:
 
     setup_logging()
     try:
-        return run_batch_entry(argv)[0]
+        # Glue passes --JOB_NAME to every run (and spark-submit does not): a Glue run raises what it
+        # already reported, so that the job-failure rule can tell (run_batch_entry).
+        return run_batch_entry(argv, raise_reported="--JOB_NAME" in argv)[0]
     finally:
         stop_job_session()
 

@@ -274,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomflow.cli.users import add_commands as add_user_commands
 
     add_user_commands(commands)  # users, token
+    from ecomflow.cli.warehouse import add_commands as add_warehouse_commands
+
+    add_warehouse_commands(commands)  # warehouse setup
+    from ecomflow.cli.archive import add_commands as add_archive_commands
+
+    add_archive_commands(commands)  # archive (the local Firehose)
     commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
                                             help="as `ecomflow --log-level`")
     return parser
@@ -363,6 +369,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecomflow.cli.users import run_command as run_user_command
 
         handled = run_user_command(args)
+        if handled is not None:
+            return handled
+        from ecomflow.cli.warehouse import run_command as run_warehouse_command
+
+        handled = run_warehouse_command(args)
+        if handled is not None:
+            return handled
+        from ecomflow.cli.archive import run_command as run_archive_command
+
+        handled = run_archive_command(args)
         if handled is not None:
             return handled
     except EcomflowError as exc:

@@ -104,11 +104,16 @@ def storage_descriptor(location: str, columns: list[dict[str, str]] | None = Non
     return descriptor
 
 
+def data_columns(spec: TableSpec) -> list[dict[str, str]]:
+    """The table's data columns (partition keys left out) as Glue `Column`s."""
+    return [{"Name": f.name, "Type": glue_type(f.dataType)} for f in spec.schema.fields
+            if f.name not in spec.partition_keys]
+
+
 def table_input(spec: TableSpec) -> dict[str, Any]:
     """The TableInput of CreateTable/UpdateTable: data columns, partition keys, parquet SerDe."""
     by_name = {f.name: f for f in spec.schema.fields}
-    columns = [{"Name": f.name, "Type": glue_type(f.dataType)} for f in spec.schema.fields
-               if f.name not in spec.partition_keys]
+    columns = data_columns(spec)
     keys = [{"Name": name, "Type": glue_type(by_name[name].dataType) if name in by_name else "string"}
             for name in spec.partition_keys]
     return {
@@ -132,11 +137,17 @@ def partition_values(partition_path: str) -> list[str]:
     return values
 
 
-def partition_input(table_location: str, partition_path: str) -> dict[str, Any]:
-    """The PartitionInput of one partition directory under `table_location`."""
+def partition_input(table_location: str, partition_path: str,
+                    columns: list[dict[str, str]] | None = None) -> dict[str, Any]:
+    """The PartitionInput of one partition directory under `table_location`.
+
+    `columns` are the table's data columns: a partition's storage descriptor carries its own
+    schema (Athena, Spark and Redshift Spectrum read a partition by it), so one without columns
+    reads as a partition of no columns.
+    """
     return {
         "Values": partition_values(partition_path),
-        "StorageDescriptor": storage_descriptor(f"{table_location}/{partition_path.strip('/')}"),
+        "StorageDescriptor": storage_descriptor(f"{table_location}/{partition_path.strip('/')}", columns),
         "Parameters": {"classification": "parquet"},
     }
 
@@ -152,23 +163,36 @@ def ensure_database(glue: Any, database: str) -> bool:
     return True
 
 
+ICEBERG = "iceberg"  # what `ensure_table` answers for a table it leaves alone
+
+
+def is_iceberg(table: dict[str, Any]) -> bool:
+    """Whether a GetTable answer is an Apache Iceberg table (`table_type` ICEBERG, as Glue and Iceberg mark it)."""
+    return str(table.get("Parameters", {}).get("table_type", "")).upper() == "ICEBERG"
+
+
 def ensure_table(glue: Any, database: str, spec: TableSpec) -> str:
-    """Create the table, or update it to the current definition; returns "created" or "updated"."""
+    """Create the table, or update it to the current definition; returns "created", "updated" or "iceberg".
+
+    An Iceberg table (the stack creates the lake's tables so) is left alone: a Hive TableInput
+    would drop its `metadata_location` and with it the table's snapshots.
+    """
     definition = table_input(spec)
     try:
         glue.create_table(DatabaseName=database, TableInput=definition)
     except glue.exceptions.AlreadyExistsException:
+        if is_iceberg(glue.get_table(DatabaseName=database, Name=spec.name)["Table"]):
+            return ICEBERG
         glue.update_table(DatabaseName=database, TableInput=definition)
         return "updated"
     log.info("created Glue table %s.%s at %s", database, spec.name, spec.location)
     return "created"
 
 
-def ensure_catalog(glue: Any, database: str, lake_uri: str) -> None:
-    """Create (or update) the database and every lake table."""
+def ensure_catalog(glue: Any, database: str, lake_uri: str) -> dict[str, str]:
+    """Create (or update) the database and every lake table; what `ensure_table` did with each, by name."""
     ensure_database(glue, database)
-    for spec in lake_tables(lake_uri):
-        ensure_table(glue, database, spec)
+    return {spec.name: ensure_table(glue, database, spec) for spec in lake_tables(lake_uri)}
 
 
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
@@ -183,17 +207,18 @@ def _failed(errors: list[dict[str, Any]]) -> str:
 
 
 def register_partitions(glue: Any, database: str, table: str, table_location: str,
-                        partitions: Sequence[str]) -> PartitionResult:
+                        partitions: Sequence[str], columns: list[dict[str, str]] | None = None) -> PartitionResult:
     """Add the partitions to the table, updating the ones that already exist (idempotent).
 
     Args:
         glue: a boto3 Glue client.
         partitions: hive-style relative paths, e.g. `("year=2011/month=1",)`.
+        columns: the table's data columns, written into every partition's storage descriptor.
 
     Raises:
         PublishError: Glue rejected an entry for another reason than AlreadyExists.
     """
-    inputs = {tuple(partition_values(p)): (p, partition_input(table_location, p)) for p in partitions}
+    inputs = {tuple(partition_values(p)): (p, partition_input(table_location, p, columns)) for p in partitions}
     created: list[str] = []
     existing: list[tuple[str, dict[str, Any]]] = []
     for chunk in _chunks(list(inputs.values()), PARTITION_BATCH_LIMIT):
@@ -222,11 +247,14 @@ def register_partitions(glue: Any, database: str, table: str, table_location: st
 
 def register_run(glue: Any, database: str, lake_uri: str, curated_partitions: Sequence[str],
                  quarantine_partitions: Sequence[str]) -> dict[str, PartitionResult]:
-    """Make sure the catalog holds the lake's tables, then register one run's touched partitions."""
-    ensure_catalog(glue, database, lake_uri)
+    """Make sure the catalog holds the lake's tables, then register one run's touched partitions.
+
+    Iceberg tables keep their partitions in their own metadata: none are registered for them.
+    """
+    states = ensure_catalog(glue, database, lake_uri)
     curated, quarantine = lake_tables(lake_uri)
-    return {
-        curated.name: register_partitions(glue, database, curated.name, curated.location, curated_partitions),
-        quarantine.name: register_partitions(glue, database, quarantine.name, quarantine.location,
-                                             quarantine_partitions),
-    }
+    touched = {curated.name: curated_partitions, quarantine.name: quarantine_partitions}
+    return {spec.name: (PartitionResult() if states[spec.name] == ICEBERG else
+                        register_partitions(glue, database, spec.name, spec.location, touched[spec.name],
+                                            data_columns(spec)))
+            for spec in (curated, quarantine)}

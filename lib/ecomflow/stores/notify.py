@@ -28,6 +28,9 @@ EVENT_JOB_FAILED = "job_failed"
 SUBJECT_LIMIT = 100  # SNS: at most 100 printable ASCII characters
 MESSAGE_LIMIT = 256 * 1024  # SNS: at most 256 KiB a message
 MAX_LISTED = 500  # partitions or failed checks listed in one message; the count is always exact
+# In the error text of a Glue run that sent its own "job failed" message: the job-failure
+# EventBridge rule (cloudformation/glue.yaml) matches only runs whose message lacks it.
+REPORTED_MARK = "ecomflow:job_failed-sent"
 
 
 def topic_region(topic_arn: str) -> str | None:
@@ -117,6 +120,16 @@ def publish_event(topic_arn: str | None, subject: str, message: dict[str, Any]) 
         raise PublishError(f"could not publish the {event} notification to {topic_arn}: {exc}") from exc
     log.info("sent %s notification of run %s to %s", event, message.get("run_id"), topic_arn)
     return str(response["MessageId"])
+
+
+def mark_reported(error: BaseException) -> None:
+    """Note on `error` that its "job failed" message went out (`was_reported`)."""
+    error.add_note(REPORTED_MARK)
+
+
+def was_reported(error: BaseException) -> bool:
+    """Whether a "job failed" message for `error` was sent (`mark_reported`)."""
+    return REPORTED_MARK in getattr(error, "__notes__", ())
 
 
 def notify_job_failed(topic_arn: str | None, job_name: str, run_id: str | None, error: BaseException,

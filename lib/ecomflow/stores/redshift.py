@@ -14,7 +14,13 @@ partitions (the Data API COPYs them, so its sink must follow the lake sink) or o
 The DDL lives in versioned files `sql/redshift/V<NNN>__<name>.sql`; `migrate()` applies the ones
 not yet recorded in `schema_migrations`, each in one transaction together with its record. The
 MERGE and the DDL are written once and are valid on both engines; text inside `/*redshift: ... */`
-is a comment for PostgreSQL and is applied on Redshift (distribution and sort keys).
+is a comment for PostgreSQL and is applied on Redshift (distribution and sort keys, roles), text
+inside `/*postgres: ... */` the other way round.
+
+Who connects (V003__access.sql): the jobs as `ETL_USER` (its own secret), BI tools as `BI_USER`, the
+admin only for migrations. So on AWS the jobs do not migrate: `ecomflow warehouse setup`
+(`stores.warehouse`, run by `make deploy`) applies the files as the admin, and a job's `migrate()`
+only checks that the warehouse is at the code's version (`DataApiTarget(applies_migrations=False)`).
 """
 
 from __future__ import annotations
@@ -47,7 +53,11 @@ MIGRATIONS_TABLE = "schema_migrations"
 SALES_COLUMNS: tuple[str, ...] = tuple(c for c in CURATED_COLUMNS if c not in CURATED_PARTITIONS)
 DATA_API_MAX_STATEMENTS = 40  # BatchExecuteStatement takes at most 40 SQL statements
 _MIGRATION_FILE = re.compile(r"^V(\d+)__(\w+)\.sql$")
-_REDSHIFT_ONLY = re.compile(r"/\*redshift:(.*?)\*/", re.DOTALL)
+_DIALECT_ONLY = {"redshift": re.compile(r"/\*redshift:(.*?)\*/", re.DOTALL),
+                 "postgres": re.compile(r"/\*postgres:(.*?)\*/", re.DOTALL)}
+# The database users and roles of V003__access.sql.
+ETL_ROLE, ETL_USER = "ecomflow_etl", "ecomflow_etl_user"
+BI_ROLE, BI_USER = "ecomflow_bi", "ecomflow_bi_user"
 
 MIGRATIONS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} ("
@@ -86,10 +96,9 @@ def load_migrations() -> list[Migration]:
 
 
 def for_dialect(sql: str, dialect: str) -> str:
-    """Apply the `/*redshift: ... */` blocks on Redshift; on PostgreSQL they stay comments."""
-    if dialect == "redshift":
-        return _REDSHIFT_ONLY.sub(lambda m: m.group(1).strip(), sql)
-    return sql
+    """Apply the `/*<dialect>: ... */` blocks of `dialect`; the other dialect's stay comments."""
+    pattern = _DIALECT_ONLY.get(dialect)
+    return pattern.sub(lambda m: m.group(1).strip(), sql) if pattern else sql
 
 
 def split_statements(sql: str) -> list[str]:
@@ -107,6 +116,12 @@ def split_statements(sql: str) -> list[str]:
             end = sql.find("*/", i + 2)
             i = n if end < 0 else end + 2
             current.append(" ")
+            continue
+        if sql.startswith("$$", i):  # a PostgreSQL dollar-quoted body (DO $$ ... $$): one piece
+            end = sql.find("$$", i + 2)
+            end = n if end < 0 else end + 2
+            current.append(sql[i:end])
+            i = end
             continue
         if ch in ("'", '"'):
             end = i + 1
@@ -214,8 +229,32 @@ class RedshiftTarget(abc.ABC):
             partitions: the curated partitions the batch touched.
         """
 
+    # Whether this connection brings the schema up to date (the admin's; the local stand-in's
+    # superuser) or only checks it is (a job's ETL user, which may not run DDL).
+    applies_migrations: bool = True
+
+    def pending_migrations(self) -> list[Migration]:
+        """The DDL files not yet recorded in `schema_migrations` (all of them in a new database)."""
+        try:
+            applied = {row[0] for row in self.query(f"SELECT version FROM {MIGRATIONS_TABLE}")}
+        except PublishError:  # no table yet: nothing applied
+            applied = set()
+        return [m for m in load_migrations() if m.version not in applied]
+
     def migrate(self) -> list[str]:
-        """Apply the DDL files not yet recorded in `schema_migrations`; return their versions."""
+        """Apply the DDL files not yet recorded in `schema_migrations`; return their versions.
+
+        A connection that does not `applies_migrations` applies none and checks there is none pending.
+
+        Raises:
+            PublishError: (a checking connection) the warehouse lacks versions the code needs.
+        """
+        if not self.applies_migrations:
+            pending = [m.version for m in self.pending_migrations()]
+            if pending:
+                raise PublishError(f"the Redshift warehouse lacks migrations {', '.join(pending)}: run "
+                                   f"`ecomflow warehouse setup --stack <stack>` (make deploy does) as the admin")
+            return []
         self.execute([MIGRATIONS_DDL], name="ecomflow-migrations-table")
         applied = {row[0] for row in self.query(f"SELECT version FROM {MIGRATIONS_TABLE}")}
         done = []
@@ -241,10 +280,15 @@ class DataApiTarget(RedshiftTarget):
     def __init__(self, client: Any, database: str, iam_role: str, workgroup: str | None = None,
                  cluster_id: str | None = None, secret_arn: str | None = None, db_user: str | None = None,
                  poll_seconds: float = 1.0, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] | None = None) -> None:
+                 clock: Callable[[], datetime] | None = None, applies_migrations: bool = False) -> None:
         super().__init__(clock)
         if bool(workgroup) == bool(cluster_id):
             raise ConfigError("the Redshift Data API needs exactly one of a workgroup or a cluster id")
+        if workgroup and db_user:
+            # Serverless takes no DbUser: its temporary credentials are the caller's IAM identity's.
+            raise ConfigError("a Redshift Serverless workgroup takes no database user (--redshift_db_user): "
+                              "use --redshift_secret_arn, or neither for the IAM identity's own user")
+        self.applies_migrations = applies_migrations
         self.client = client
         self.database = database
         self.iam_role = iam_role
@@ -265,7 +309,7 @@ class DataApiTarget(RedshiftTarget):
             params["ClusterIdentifier"] = self.cluster_id  # type: ignore[assignment]
         if self.secret_arn:
             params["SecretArn"] = self.secret_arn
-        elif self.db_user:
+        elif self.db_user and self.cluster_id:  # temporary credentials of a provisioned cluster only
             params["DbUser"] = self.db_user
         return params
 

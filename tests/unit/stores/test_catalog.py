@@ -67,6 +67,25 @@ def test_partition_input_values_and_location():
     assert entry["StorageDescriptor"]["Location"] == "s3://bucket/lake/curated/sales/year=2011/month=12"
 
 
+def test_registered_partitions_carry_the_tables_columns(glue):
+    sent = []
+    glue.meta.events.register("provide-client-params.glue.BatchCreatePartition",
+                              lambda params, **_: sent.extend(params["PartitionInputList"]))
+    curated, quarantine = catalog.lake_tables("s3://bucket/lake")
+    with Stubber(glue) as stub:
+        for _ in range(2):  # the stub checks each call against botocore's model of PartitionInput
+            stub.add_response("batch_create_partition", {}, None)
+        catalog.register_partitions(glue, "db", "sales", curated.location, ["year=2011/month=1"],
+                                    catalog.data_columns(curated))
+        catalog.register_partitions(glue, "db", "sales_quarantine", quarantine.location, ["reason=zero_quantity"],
+                                    catalog.data_columns(quarantine))
+    sales_entry, quarantine_entry = sent
+    table = catalog.table_input(curated)
+    assert sales_entry["StorageDescriptor"]["Columns"] == table["StorageDescriptor"]["Columns"] != []
+    assert [c["Name"] for c in quarantine_entry["StorageDescriptor"]["Columns"]] == [
+        "quarantine_id", "raw_line", "source", "ingested_at"]
+
+
 def test_partition_values_reject_a_path_that_is_not_hive_style():
     with pytest.raises(ValueError):
         catalog.partition_values("2011/12")
@@ -115,8 +134,23 @@ def test_ensure_table_updates_a_table_that_exists(glue):
     spec = curated_spec()
     with Stubber(glue) as stub:
         stub.add_client_error("create_table", "AlreadyExistsException")
+        stub.add_response("get_table", {"Table": {"Name": "sales", "Parameters": {"classification": "parquet"}}},
+                          {"DatabaseName": "db", "Name": "sales"})
         stub.add_response("update_table", {}, {"DatabaseName": "db", "TableInput": catalog.table_input(spec)})
         assert catalog.ensure_table(glue, "db", spec) == "updated"
+
+
+def test_an_iceberg_table_is_left_alone_and_gets_no_partitions(glue):
+    iceberg = {"Table": {"Name": "t", "Parameters": {"table_type": "ICEBERG", "metadata_location": "s3://m.json"}}}
+    with Stubber(glue) as stub:  # no update_table, no batch_create_partition: the stub would fail on them
+        stub.add_response("create_database", {})
+        for name in ("sales", "sales_quarantine"):
+            stub.add_client_error("create_table", "AlreadyExistsException")
+            stub.add_response("get_table", {"Table": {**iceberg["Table"], "Name": name}},
+                              {"DatabaseName": "db", "Name": name})
+        result = catalog.register_run(glue, "db", "s3://lake", ["year=2011/month=1"], ["reason=zero_quantity"])
+        stub.assert_no_pending_responses()
+    assert result == {"sales": catalog.PartitionResult(), "sales_quarantine": catalog.PartitionResult()}
 
 
 def test_no_hook_without_a_catalog_database():

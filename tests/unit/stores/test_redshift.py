@@ -173,16 +173,86 @@ def test_migrate_applies_only_versions_not_recorded(data_api):
         "Sql": "SELECT version FROM schema_migrations", "StatementName": "ecomflow-query",
         "WorkgroupName": "ecomflow-wg", "Database": "analytics"})
     stub.add_response("describe_statement", {"Id": "q", "Status": "FINISHED"})
-    stub.add_response("get_statement_result", {"Records": [[{"stringValue": "V001"}]], "TotalNumRows": 1},
-                      {"Id": "q"})
-    v002 = redshift.load_migrations()[1]
-    stub.add_response("batch_execute_statement", {"Id": "m2"}, {
-        "Sqls": [*v002.statements("redshift"),
+    stub.add_response("get_statement_result", {"Records": [[{"stringValue": "V001"}], [{"stringValue": "V002"}]],
+                                               "TotalNumRows": 2}, {"Id": "q"})
+    v003 = redshift.load_migrations()[2]
+    stub.add_response("batch_execute_statement", {"Id": "m3"}, {
+        "Sqls": [*v003.statements("redshift"),
                  "INSERT INTO schema_migrations (version, description, applied_at) VALUES "
-                 "('V002', 'bi_views', CAST('2024-05-01 12:30:00' AS TIMESTAMP))"],
-        "StatementName": "ecomflow-V002", "WorkgroupName": "ecomflow-wg", "Database": "analytics"})
-    stub.add_response("describe_statement", {"Id": "m2", "Status": "FINISHED"})
-    assert target(client).migrate() == ["V002"]
+                 "('V003', 'access', CAST('2024-05-01 12:30:00' AS TIMESTAMP))"],
+        "StatementName": "ecomflow-V003", "WorkgroupName": "ecomflow-wg", "Database": "analytics"})
+    stub.add_response("describe_statement", {"Id": "m3", "Status": "FINISHED"})
+    assert target(client, applies_migrations=True).migrate() == ["V003"]
+
+
+def _versions_recorded(stub, versions):
+    stub.add_response("execute_statement", {"Id": "q"}, {
+        "Sql": "SELECT version FROM schema_migrations", "StatementName": "ecomflow-query",
+        "WorkgroupName": "ecomflow-wg", "Database": "analytics", "SecretArn": "arn:etl"})
+    stub.add_response("describe_statement", {"Id": "q", "Status": "FINISHED"})
+    stub.add_response("get_statement_result", {"Records": [[{"stringValue": v}] for v in versions]}, {"Id": "q"})
+
+
+def test_a_jobs_target_checks_the_migrations_and_runs_no_ddl(data_api):
+    client, stub = data_api
+    _versions_recorded(stub, [m.version for m in redshift.load_migrations()])
+
+    assert target(client, secret_arn="arn:etl").migrate() == []  # one SELECT, no CREATE
+
+
+def test_a_jobs_target_stops_on_a_warehouse_behind_the_code(data_api):
+    client, stub = data_api
+    _versions_recorded(stub, ["V001", "V002"])
+
+    with pytest.raises(PublishError, match="lacks migrations V003.*warehouse setup"):
+        target(client, secret_arn="arn:etl").migrate()
+
+
+def test_v003_creates_the_roles_and_users_on_redshift_and_tolerates_them_on_postgres():
+    v003 = redshift.load_migrations()[2]
+    on_redshift, on_postgres = ([re.sub(r"\s+", " ", s) for s in v003.statements(d)] for d in ("redshift", "postgres"))
+
+    assert "CREATE ROLE ecomflow_etl" in on_redshift and "CREATE USER ecomflow_etl_user PASSWORD DISABLE" in on_redshift
+    assert "GRANT SELECT, INSERT, UPDATE, DELETE ON sales TO ROLE ecomflow_etl" in on_redshift
+    assert "GRANT ROLE ecomflow_bi TO ecomflow_bi_user" in on_redshift
+    assert not any("$$" in s for s in on_redshift)
+    assert any(s.startswith("DO $$ BEGIN CREATE ROLE ecomflow_etl NOLOGIN;") for s in on_postgres)
+    assert "GRANT ecomflow_etl TO ecomflow_etl_user" in on_postgres
+    assert len(on_redshift) == len(on_postgres)
+
+
+@pytest.mark.parametrize(("kwargs", "sent"), [
+    ({"secret_arn": "arn:etl"}, {"SecretArn": "arn:etl"}),
+    ({}, {}),  # the caller's IAM identity (GetCredentials): nothing more
+], ids=["etl-secret", "iam-identity"])
+def test_a_workgroup_is_never_sent_a_db_user(data_api, kwargs, sent):
+    client, stub = data_api
+    stub.add_response("execute_statement", {"Id": "s"}, {
+        "Sql": "SELECT 1", "StatementName": "ecomflow-query", "WorkgroupName": "ecomflow-wg",
+        "Database": "analytics", **sent})  # the Stubber fails on any parameter not listed, DbUser included
+    stub.add_response("describe_statement", {"Id": "s", "Status": "FINISHED"})
+    stub.add_response("get_statement_result", {"Records": []}, {"Id": "s"})
+
+    assert target(client, **kwargs).query("SELECT 1") == []
+
+
+def test_a_workgroup_with_a_db_user_is_refused():
+    with pytest.raises(ConfigError, match="takes no database user"):
+        target(None, db_user="etl")
+    with pytest.raises(ConfigError, match="--redshift_db_user is for a provisioned cluster"):
+        parse_batch_config(["batch", "--input", "in.csv", "--lake", "s3://b/lake", "--redshift_mode", "data-api",
+                            "--redshift_workgroup", "wg", "--redshift_db_user", "etl", "--redshift_iam_role", ROLE])
+
+
+def test_a_cluster_still_takes_a_db_user(data_api):
+    client, stub = data_api
+    stub.add_response("execute_statement", {"Id": "s"}, {
+        "Sql": "SELECT 1", "StatementName": "ecomflow-query", "ClusterIdentifier": "c1", "Database": "analytics",
+        "DbUser": "etl"})
+    stub.add_response("describe_statement", {"Id": "s", "Status": "FINISHED"})
+    stub.add_response("get_statement_result", {"Records": []}, {"Id": "s"})
+
+    assert target(client, workgroup=None, cluster_id="c1", db_user="etl").query("SELECT 1") == []
 
 
 def test_copy_needs_an_s3_lake():
