@@ -9,12 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 
+from ecomflow import config
+from ecomflow.cli.options import add_parser
+
 
 def add_commands(commands: argparse._SubParsersAction) -> None:
     """Add `archive` to the CLI's subcommands."""
-    archive = commands.add_parser("archive", help="local stack: archive the Kinesis stream's records as Firehose "
-                                  "does on AWS (raw/stream/year=/month=/day=/hour=/*.gz below --raw)")
-    archive.add_argument("--stream_name", default="ecomflow-records")
+    archive = add_parser(commands, "archive", help="local stack: archive the Kinesis stream's records as Firehose "
+                         "does on AWS (raw/stream/year=/month=/day=/hour=/*.gz below --raw)")
+    archive.add_argument("--stream_name", default=config.DEFAULT_STREAM_NAME, help="the stream to archive")
     archive.add_argument("--raw", required=True, help="the raw zone: a folder, file:// or s3:// URI")
     archive.add_argument("--checkpoint_location", required=True, help="this consumer's own checkpoint folder")
     archive.add_argument("--delivery_stream", default="ecomflow-local-archive", help="names the objects")

@@ -77,6 +77,8 @@ BATCH_HELP: tuple[GlueArgument, ...] = (
     GlueArgument("encoding", "ISO-8859-1|UTF-8", "the input's charset (a UTF-8 BOM is accepted)",
                  config.DEFAULT_ENCODING),
     *_CLEANING,
+    GlueArgument("input_format", "csv|stream-archive", "raw CSV, or the stream's raw archive (Firehose's objects "
+                 "under raw/stream/, read as the streaming job reads each record)", config.INPUT_FORMATS[0]),
     GlueArgument("quality_gate", "on|off", "audit the staged run with great-expectations before publishing", "on"),
     GlueArgument("max_quarantine_share", "SHARE", "the gate refuses a run that quarantines more of its distinct "
                  "lines", str(config.DEFAULT_MAX_QUARANTINE_SHARE)),
