@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = add_parser(commands, "report", help="write a run's page (report, quality checks, charts) as static HTML "
                         "beside it: <lake>/_reports/<run_id>/index.html; prints its path")
-    report.add_argument("--lake", required=True, help="the lake folder (required)")
+    report.add_argument("--lake", required=True, help="the lake folder, or s3://bucket/prefix (required)")
     report.add_argument("--run", help="the run id (default: the lake's latest run)")
     report.add_argument("--out", help="write the page here instead (default: beside the run in the lake)")
 
