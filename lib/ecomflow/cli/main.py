@@ -322,7 +322,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, glue_args = parser.parse_known_args(argv)
     if glue_args and args.command not in GLUE_STYLE_COMMANDS:
         parser.error(f"unrecognized arguments: {' '.join(glue_args)}")
-    setup_cli_logging(args.log_level or default_log_level(args.command))
+    try:
+        setup_cli_logging(args.log_level or default_log_level(args.command))
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         if args.command in GLUE_STYLE_COMMANDS:
             refuse_near_misses(glue_args, GLUE_STYLE_COMMANDS[args.command], commands_of(parser)[args.command])
