@@ -131,3 +131,12 @@ def test_stream_ends_with_its_totals_in_words_or_json(local_stack, spark, tmp_pa
     assert main([*args, "--json"]) == 0
     out = capsys.readouterr()
     assert json.loads(out.out)["lines"] == 0 and out.err.startswith("Stream job ended after ")
+
+
+def test_output_cut_short_by_the_reader_is_no_error(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{LIB}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    (tmp_path / "lake" / "curated" / "sales").mkdir(parents=True)
+    command = (f"'{sys.executable}' -m ecomflow.cli.main sql 'SELECT * FROM range(200000)' --lake lake --json "
+               f"| head -1")
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[" and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

@@ -368,6 +368,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         handled = run_user_command(args)
         if handled is not None:
             return handled
+    except BrokenPipeError:  # `ecomflow query | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except EcomflowError as exc:
         log.error("%s", one_line(str(exc)))
         if exc.__cause__ is not None:
