@@ -113,3 +113,30 @@ def test_a_run_the_gate_stops_says_so_in_words_and_keeps_its_report(tmp_path):
     [kept] = (tmp_path / "lake" / "_reports").glob("*/report.json")
     assert json.loads(kept.read_text())["published"] is False
     assert not (tmp_path / "lake" / "curated").exists() or not any((tmp_path / "lake" / "curated").rglob("*.parquet"))
+
+
+def test_stream_ends_with_its_totals_in_words_or_json(local_stack, spark, tmp_path, capsys):
+    """`ecomflow stream --until-idle` on a fresh, empty stream: the summary says what it did, `--json` gives JSON."""
+    import uuid
+
+    from ecomflow.cli.main import main
+
+    name = f"cli-{uuid.uuid4().hex[:8]}"
+    args = ["stream", "--stream_name", name, "--lake", str(tmp_path / "lake"), "--checkpoint_location",
+            str(tmp_path / "ckpt"), "--invoice_table", f"Invoice-{name}", "--customer_table", f"Customer-{name}",
+            "--until-idle", "--create-resources"]
+    assert main(args) == 0
+    out = capsys.readouterr()
+    assert out.out.startswith("Stream job ended after ") and "0 lines read, 0 curated, 0 quarantined." in out.out
+    assert main([*args, "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out)["lines"] == 0 and out.err.startswith("Stream job ended after ")
+
+
+def test_output_cut_short_by_the_reader_is_no_error(tmp_path):
+    env = {**os.environ, "PYTHONPATH": f"{LIB}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    (tmp_path / "lake" / "curated" / "sales").mkdir(parents=True)
+    command = (f"'{sys.executable}' -m ecomflow.cli.main sql 'SELECT * FROM range(200000)' --lake lake --json "
+               f"| head -1")
+    done = subprocess.run(command, shell=True, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "[" and "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

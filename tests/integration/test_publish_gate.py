@@ -48,9 +48,10 @@ def write_csv(path: Path, lines: list[str]) -> Path:
 
 
 def lake_snapshot(lake: Path) -> dict[str, str]:
-    """Every published file of the lake (run folders left out) with the hash of its content."""
+    """Every published file of the lake (run folders and run reports left out) with the hash of its content."""
     return {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(lake.rglob("*")) if p.is_file() and "_runs" not in p.relative_to(lake).parts}
+            for p in sorted(lake.rglob("*"))
+            if p.is_file() and not {"_runs", "_reports"} & set(p.relative_to(lake).parts)}
 
 
 class Listener:
@@ -168,6 +169,11 @@ def test_a_failed_gate_exits_non_zero(runs):
 def test_a_failed_gate_publishes_nothing(runs):
     assert runs.after == runs.before
     assert not (runs.lake / "curated" / "sales" / "year=2011" / "month=3").exists()
+
+
+def test_a_failed_gate_keeps_its_audited_report_in_the_lake(runs):
+    kept = json.loads((runs.lake / "_reports" / runs.bad_report["run_id"] / "report.json").read_text())
+    assert kept == runs.bad_report and kept["published"] is False
 
 
 def test_a_failed_gate_sends_the_failed_expectations_over_sns(runs):

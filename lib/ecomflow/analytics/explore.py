@@ -443,6 +443,9 @@ def plot_row_accounting(accounting: pd.DataFrame, ax: Axes | None = None, title:
     if ax is None:
         _, ax = plt.subplots(figsize=(9, 1.6 + 0.45 * len(shown) * len(shown.columns)))
     shown.astype("float64").plot.barh(ax=ax, title=title)
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _position: f"{value:,.0f}"))
     ax.set_xlabel("rows")
     ax.set_ylabel("accounting line")
     ax.set_xlim(left=0)
@@ -526,8 +529,11 @@ def _partial_label(row: pd.Series) -> str:
 def _caption(fig: Any, text: str) -> None:
     """A sentence under the chart saying how to read it (kept in `fig.texts`, drawn inside the figure)."""
     import textwrap
+    import warnings
 
-    fig.tight_layout()
+    with warnings.catch_warnings():  # a narrow figure with long labels keeps its layout; that is fine
+        warnings.simplefilter("ignore", UserWarning)
+        fig.tight_layout()
     # Below the laid-out axes (their tick labels included); a tight bounding box, as notebooks and the run
     # page save figures, takes it in.
     fig.text(0.01, -0.01, "\n".join(textwrap.wrap(text, CAPTION_WIDTH)), ha="left", va="top", fontsize=8.5,

@@ -186,25 +186,75 @@ it how to read it.</p>
 """
 
 
+def _draw_charts(lake: str | os.PathLike[str]) -> list[tuple[str, str]]:
+    import duckdb
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    try:
+        db = explore.open_lake(lake)
+    except duckdb.Error as exc:  # e.g. an S3 lake where DuckDB has no httpfs extension
+        log.warning("no charts: the lake cannot be read here (%s)", exc)
+        return []
+    drawn = []
+    for title, draw in chart_figures(db):
+        try:
+            drawn.append((title, _svg(draw())))
+        except (ValueError, KeyError, IndexError, TypeError, duckdb.Error) as exc:  # e.g. an empty lake
+            log.warning("chart %r not drawn: %s", title, exc)
+    return drawn
+
+
+def _s3_parts(uri: str) -> tuple[str, str]:
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    return bucket, prefix.strip("/")
+
+
+def _s3_report(s3: Any, uri: str, run_id: str | None) -> dict[str, Any]:
+    bucket, prefix = _s3_parts(uri)
+    base = f"{prefix}/{contract.REPORTS_ZONE}/" if prefix else f"{contract.REPORTS_ZONE}/"
+    if run_id is None:
+        pages = s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=base)
+        keys = sorted(o["Key"] for page in pages for o in page.get("Contents", [])
+                      if o["Key"].endswith(f"/{explore.REPORT_FILE}"))
+        if not keys:
+            raise InputError(f"no run report under {uri}/{contract.REPORTS_ZONE}")
+        key = keys[-1]
+    else:
+        key = f"{base}{run_id}/{explore.REPORT_FILE}"
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except s3.exceptions.NoSuchKey:
+        raise InputError(f"no run report at s3://{bucket}/{key}") from None
+    return dict(json.loads(body))
+
+
 def write_run_page(lake: str | os.PathLike[str], run_id: str | None = None, out: str | os.PathLike[str] | None = None,
-                   charts: bool = True) -> Path:
-    """Write the page of a run (the latest by default) beside it in the lake, or to `out`; returns the path.
+                   charts: bool = True) -> Path | str:
+    """Write the page of a run (the latest by default) beside it in the lake, or to `out`; returns where.
+
+    A lake on S3 (`s3://bucket/prefix`) gets its page as `s3://.../_reports/<run_id>/index.html` (boto3;
+    the charts need DuckDB to read S3, else the page has the report and the checks only).
 
     Raises:
         InputError: no lake there, or no such run report in it.
     """
-    report = _report_for(lake, run_id)
-    drawn: list[tuple[str, str]] = []
-    if charts:
-        import matplotlib
+    location = explore.lake_location(lake)
+    if location.startswith("s3://"):
+        from ecomflow import aws
 
-        matplotlib.use("Agg", force=False)
-        db = explore.open_lake(lake)
-        for title, draw in chart_figures(db):
-            try:
-                drawn.append((title, _svg(draw())))
-            except (ValueError, KeyError, IndexError, TypeError) as exc:  # an empty lake has nothing to draw
-                log.warning("chart %r not drawn: %s", title, exc)
+        s3 = aws.client("s3")
+        report = _s3_report(s3, location, run_id)
+        page = render_page(report, _draw_charts(location) if charts else [])
+        if out is not None:
+            Path(out).write_text(page, encoding="utf-8")
+            return Path(out)
+        bucket, prefix = _s3_parts(location)
+        key = "/".join(p for p in (prefix, contract.REPORTS_ZONE, str(report["run_id"]), PAGE_FILE) if p)
+        s3.put_object(Bucket=bucket, Key=key, Body=page.encode("utf-8"), ContentType="text/html; charset=utf-8")
+        return f"s3://{bucket}/{key}"
+    report = _report_for(lake, run_id)
+    drawn = _draw_charts(lake) if charts else []
     target = Path(out) if out is not None else page_path(lake, str(report["run_id"]))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_page(report, drawn), encoding="utf-8")

@@ -253,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = add_parser(commands, "report", help="write a run's page (report, quality checks, charts) as static HTML "
                         "beside it: <lake>/_reports/<run_id>/index.html; prints its path")
-    report.add_argument("--lake", required=True, help="the lake folder (required)")
+    report.add_argument("--lake", required=True, help="the lake folder, or s3://bucket/prefix (required)")
     report.add_argument("--run", help="the run id (default: the lake's latest run)")
     report.add_argument("--out", help="write the page here instead (default: beside the run in the lake)")
 
@@ -328,7 +328,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, glue_args = parser.parse_known_args(argv)
     if glue_args and args.command not in GLUE_STYLE_COMMANDS:
         parser.error(f"unrecognized arguments: {' '.join(glue_args)}")
-    setup_cli_logging(args.log_level or default_log_level(args.command))
+    try:
+        setup_cli_logging(args.log_level or default_log_level(args.command))
+    except ValueError as exc:
+        parser.error(str(exc))
     try:
         if args.command in GLUE_STYLE_COMMANDS:
             refuse_near_misses(glue_args, GLUE_STYLE_COMMANDS[args.command], commands_of(parser)[args.command])
@@ -381,6 +384,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         handled = run_archive_command(args)
         if handled is not None:
             return handled
+    except BrokenPipeError:  # `ecomflow query | head`: the reader has all it wanted
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 0
     except EcomflowError as exc:
         log.error("%s", one_line(str(exc)))
         if exc.__cause__ is not None:

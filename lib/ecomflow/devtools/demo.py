@@ -131,6 +131,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> int:
     with console.status(f"batch job on {input_path.name}: stage, quality gate, publish, catalog, Redshift, SNS"):
         report = run_batch_job(config)
     console.print_json(report.to_json())
+    from ecomflow.analytics.run_page import write_run_page
+
+    console.print(f"the run's page (report, quality checks, charts): {write_run_page(DEMO_LAKE, report.run_id)}")
 
     athena = LocalAthena.from_catalog(aws.client("glue"), DATABASE)
     for name in named_queries():

@@ -62,3 +62,25 @@ def test_the_page_of_an_empty_lake_is_written_without_charts(tmp_path):
     page = write_run_page(tmp_path / "lake")
     assert page == tmp_path / "lake" / "_reports" / "r1" / "index.html"
     assert "r1" in page.read_text()
+
+
+def test_an_s3_lake_gets_its_page_in_the_bucket(monkeypatch):
+    from moto import mock_aws
+
+    from ecomflow import aws
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = aws.client("s3")
+        s3.create_bucket(Bucket="lake", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for run in ("r0", "r1"):
+            s3.put_object(Bucket="lake", Key=f"prod/_reports/{run}/report.json",
+                          Body=json.dumps({**REPORT, "run_id": run}).encode())
+        where = write_run_page("s3://lake/prod", charts=False)
+        assert where == "s3://lake/prod/_reports/r1/index.html"
+        page = s3.get_object(Bucket="lake", Key="prod/_reports/r1/index.html")
+        assert page["ContentType"].startswith("text/html") and b"r1" in page["Body"].read()
+        with pytest.raises(InputError, match="no run report at s3://lake/prod/_reports/r9/report.json"):
+            write_run_page("s3://lake/prod", "r9", charts=False)

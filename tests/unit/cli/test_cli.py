@@ -78,3 +78,10 @@ def test_batch_and_stream_log_warnings_only_unless_asked(tmp_path):
 
     assert default_log_level("batch") == default_log_level("stream") == "WARNING"
     assert default_log_level("sql") == "INFO"
+
+
+def test_an_unknown_log_level_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["--log-level", "LOUD", "query"])
+    assert exited.value.code == 2
+    assert "unknown log level 'LOUD'" in capsys.readouterr().err
