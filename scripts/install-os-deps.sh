@@ -2,7 +2,7 @@
 # Install the OS packages EcomFlow needs locally: Java 17 (Spark), PostgreSQL 15 (the local
 # Redshift) and its JDBC driver (/usr/share/java/postgresql.jar), and jarjar (/usr/share/java/jarjar.jar,
 # which relocates Jackson for the local Iceberg runtime: scripts/build_iceberg_jars.py), and chromium (the
-# headless browser the tests open a run's HTML page in: tests/integration/test_run_page.py). Debian/Ubuntu,
+# headless browser the tests open a run's HTML page in: tests/integration/test_run_page_browser.py). Debian/Ubuntu,
 # as root or with sudo.
 set -euo pipefail
 
