@@ -135,6 +135,10 @@ class LakeLayout:
     def runs_uri(self) -> str:
         return contract.zone_uri(self.lake_uri, contract.RUNS_ZONE)
 
+    @property
+    def ledger_uri(self) -> str:
+        return contract.zone_uri(self.lake_uri, contract.LEDGER_ZONE)
+
 
 @dataclass(frozen=True)
 class BatchConfig(LakeLayout):
@@ -152,6 +156,8 @@ class BatchConfig(LakeLayout):
     quality_gate: bool = True  # audit the staged partitions before publishing (`--quality_gate off` skips)
     plausibility: PlausibilityLimits = field(default_factory=PlausibilityLimits)  # the gate's input limits
     input_format: str = "csv"  # or "stream-archive": the stream's raw archive (ecomflow.app.archive_replay)
+    incremental: bool = False  # read only the input objects the lake's ledger does not hold (stores.input_ledger)
+    input_files: tuple[str, ...] = ()  # the objects to read, when a run chose them (incremental); else all of input_uri
 
 
 
@@ -165,7 +171,7 @@ PLAUSIBILITY_ARGS = ("max_quarantine_share", "min_invoice_date", "max_invoice_da
 INPUT_FORMATS = ("csv", "stream-archive")
 BATCH_OPTIONAL = ("report", "encoding", "date_format", "service_codes", "JOB_NAME",
                   "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS, *QUALITY_ARGS, *PLAUSIBILITY_ARGS,
-                  "input_format")
+                  "input_format", "incremental")
 BATCH_ARGS = (*BATCH_REQUIRED, *BATCH_OPTIONAL)
 SWITCH_VALUES = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
 
@@ -376,6 +382,7 @@ def parse_batch_config(argv: Sequence[str]) -> BatchConfig:
         quality_gate=parse_switch("quality_gate", args.get("quality_gate"), default=True),
         plausibility=parse_plausibility_limits(args),
         input_format=parse_input_format(args.get("input_format")),
+        incremental=parse_switch("incremental", args.get("incremental"), default=False),
     )
 
 

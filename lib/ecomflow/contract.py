@@ -107,6 +107,7 @@ QUARANTINE_TABLE = "sales_quarantine"
 CURATED_ZONE = "curated/sales"
 QUARANTINE_ZONE = "quarantine/sales"
 RUNS_ZONE = "_runs"  # staged batch runs (kept when the gate fails) and the streaming job's staging
+LEDGER_ZONE = "_ledger/inputs"  # the raw input objects batch runs processed (`--incremental on`)
 REPORTS_ZONE = "_reports"  # one folder per batch run: its report.json (and the page `ecomflow report` writes)
 
 

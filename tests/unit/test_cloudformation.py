@@ -596,6 +596,7 @@ def test_the_batch_jobs_template_arguments_parse(dist: Path) -> None:
 
     assert batch_config.redshift.mode == "data-api" and batch_config.catalog_database == "database-value"
     assert batch_config.topic_arn == "arn:aws:sns:eu-west-1:123456789012:NotificationTopicArn"
+    assert batch_config.incremental  # the Glue job reads only raw objects its lake's ledger has not seen
 
 
 def test_the_streaming_job_installs_nothing_and_never_imports_great_expectations(dist: Path) -> None:

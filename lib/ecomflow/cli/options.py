@@ -79,6 +79,8 @@ BATCH_HELP: tuple[GlueArgument, ...] = (
     *_CLEANING,
     GlueArgument("input_format", "csv|stream-archive", "raw CSV, or the stream's raw archive (Firehose's objects "
                  "under raw/stream/, read as the streaming job reads each record)", config.INPUT_FORMATS[0]),
+    GlueArgument("incremental", "on|off", "read only the input files the lake's ledger has not seen with the same "
+                 "content (<lake>/_ledger/inputs; the Glue job runs with on)", "off"),
     GlueArgument("quality_gate", "on|off", "audit the staged run with great-expectations before publishing", "on"),
     GlueArgument("max_quarantine_share", "SHARE", "the gate refuses a run that quarantines more of its distinct "
                  "lines", str(config.DEFAULT_MAX_QUARANTINE_SHARE)),

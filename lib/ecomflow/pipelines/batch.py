@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from pyspark.sql import DataFrame, Observation, SparkSession
@@ -12,7 +13,7 @@ from pyspark.sql import functions as F
 from ecomflow.config import BatchConfig
 from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
 from ecomflow.runtime import Runtime
-from ecomflow.spark.readers import read_raw_lines
+from ecomflow.spark.readers import list_input_files, read_raw_lines
 from ecomflow.spark.report import RunReport, fill_report, run_metrics
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 from ecomflow.spark.transforms import (
@@ -24,7 +25,7 @@ from ecomflow.spark.transforms import (
     to_quarantine,
     with_lineage,
 )
-from ecomflow.stores import lake
+from ecomflow.stores import input_ledger, lake
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) 
     file (one partition) over every core and puts all copies of a line in the same partition, so
     parsing, classifying and deduplicating run together where the lines are.
     """
-    raw = read_raw_lines(spark, config.input_uri, config.encoding)
+    raw = read_raw_lines(spark, list(config.input_files) or config.input_uri, config.encoding)
     # Two tasks per core: even work per core without a long last task.
     tasks = 2 * spark.sparkContext.defaultParallelism
     return (
@@ -95,15 +96,27 @@ def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = 
     """
     spark = runtime.spark
     run_id = run_id or new_run_id()
+    todo = None
+    if config.incremental:
+        todo = input_ledger.pending(spark, config.ledger_uri, list_input_files(spark, config.input_uri))
+        if not todo.objects:
+            log.info("run %s: nothing new in %s (%d files read by earlier runs)", run_id, config.input_uri,
+                     todo.skipped)
+            runtime.commit()
+            return RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri, inputs_skipped=todo.skipped)
+        config = replace(config, input_files=tuple(todo.uris))
     if gate is not None:
         gate.check_input(spark, config, run_id)  # a file that is not raw input stops the run before it is read
     staged = stage_run(spark, config, run_id)
+    staged.report.inputs_skipped = todo.skipped if todo is not None else 0
     log.info("run %s staged: %s", run_id, staged.report.to_json())
     if gate is not None:
         gate(spark, staged)  # on failure the staged run stays under _runs/ for inspection
     publish_run(spark, staged)
     for sink in after_publish:
         sink(spark, staged)
+    if todo is not None:  # with the commit: only a run whose every sink succeeded has read its files
+        input_ledger.record(spark, config.ledger_uri, todo.objects, run_id)
     runtime.commit()
     lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
     return staged.report

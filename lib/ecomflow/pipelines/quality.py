@@ -450,7 +450,8 @@ class QualityGate:
         """
         started = time.monotonic()
         self.last_report = RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri)
-        heads = readers.read_file_heads(spark, readers.list_input_files(spark, config.input_uri))
+        files = list(config.input_files) or readers.list_input_files(spark, config.input_uri)
+        heads = readers.read_file_heads(spark, files)
         failed = input_problems(config.input_uri, heads, config.encoding)
         self._input_seconds = time.monotonic() - started
         log.info("quality gate: %d input files checked in %.1fs, %d problems", len(heads), self._input_seconds,

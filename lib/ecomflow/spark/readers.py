@@ -47,8 +47,8 @@ class FileHead:
     error: str | None = None  # why the file could not be read (a `.gz` that is not gzip, ...)
 
 
-def read_raw_lines(spark: SparkSession, uri: str, encoding: str) -> DataFrame:
-    """Read the data lines of the raw CSV file(s) at `uri` as text, header lines removed.
+def read_raw_lines(spark: SparkSession, uri: str | list[str], encoding: str) -> DataFrame:
+    """Read the data lines of the raw CSV file(s) at `uri` (file, folder or list of files) as text, headers removed.
 
     Returns `raw_line` (the line as written, decoded from `encoding`, BOM and line ending removed),
     `source` (the file it came from) and `line_no` (increasing in file order, for keeping the first

@@ -41,6 +41,7 @@ class RunReport:
     mojibake_example: str | None = None
     control_char_lines: int = 0  # bad lines holding control characters (NUL, ...): signs of non-text input
     published: bool = False
+    inputs_skipped: int = 0  # input files an incremental run left out: the ledger holds them already
     quality: dict[str, object] = field(default_factory=dict)
 
     @property
