@@ -87,6 +87,12 @@ def batch_summary(report: Mapping[str, Any] | None, seconds: float, published: b
     quarantined, duplicates = int(report.get("rows_quarantined", 0)), int(report.get("duplicates_dropped", 0))
     lake = str(report.get("lake", ""))
     lake = lake[len("file://"):] if lake.startswith("file://") else lake
+    skipped = int(report.get("inputs_skipped", 0) or 0)
+    if read == 0 and skipped and not report.get("quality"):  # --incremental on, and every file read before
+        return "\n".join([f"Nothing new: earlier runs read every input file ({skipped:,}, the lake's ledger says); "
+                          f"run {report.get('run_id')} read and published nothing ({elapsed(seconds)}); "
+                          f"the lake {lake} is unchanged.",
+                          *(["Full report: " + ", ".join(report_places)] if report_places else [])])
     head = (f"Published run {report.get('run_id')} to {lake} in {elapsed(seconds)}." if published
             else f"Not published: run {report.get('run_id')} stopped at the quality gate after {elapsed(seconds)}; "
                  f"the lake {lake} is unchanged.")
@@ -96,7 +102,9 @@ def batch_summary(report: Mapping[str, Any] | None, seconds: float, published: b
     reasons = _by_name(report.get("quarantined_by_reason") or {})
     lines = [head,
              f"Read {plural(read, 'row')}: {curated:,} curated, {quarantined:,} quarantined"
-             + (f" ({reasons})" if reasons else "") + f", {duplicates:,} duplicates dropped."]
+             + (f" ({reasons})" if reasons else "") + f", {duplicates:,} duplicates dropped."
+             + (f" {plural(skipped, 'input file')} left out: read by earlier runs (--incremental on)." if skipped
+                else "")]
     if read != curated + quarantined + duplicates:
         lines.append(f"WARNING: {plural(read - curated - quarantined - duplicates, 'row')} unaccounted for.")
     types = _by_name(report.get("line_types") or {})

@@ -85,3 +85,14 @@ def test_a_run_stopped_before_reading_says_only_why():
         "is unchanged.",
         "Quality gate FAILED: 1 of 3 checks failed (in.csv: no header).",
     ]
+
+
+def test_an_incremental_run_with_nothing_new_says_so_and_not_published():
+    nothing = {"run_id": "r2", "lake": "file:///tmp/lake", "rows_read": 0, "inputs_skipped": 3, "published": False,
+               "quality": {}}
+    text = batch_summary(nothing, 2.0, published=True, report_places=["/tmp/r.json"])
+    assert text.splitlines()[0] == ("Nothing new: earlier runs read every input file (3, the lake's ledger says); "
+                                    "run r2 read and published nothing (2.0 s); the lake /tmp/lake is unchanged.")
+    assert "Published" not in text
+    some = dict(REPORT, inputs_skipped=2)
+    assert "2 input files left out: read by earlier runs (--incremental on)." in batch_summary(some, 1.0, True)
