@@ -9,9 +9,12 @@ Arguments (Glue job parameters, or the same flags after `ecomflow batch`):
   --service_codes    comma-separated non-product stock codes
   --topic_arn ARN    optional: SNS topic for "storage updated" / "job failed" messages
   --quality_gate on|off  audit the staged partitions before publishing (default on)
+  --input_format csv|stream-archive  raw CSV (default), or the stream's Firehose archive (raw/stream/)
 
 The run report is logged (CloudWatch in Glue) and written to --report when given.
-Exit codes: 0 published, 3 the quality gate failed (nothing published); other errors are raised.
+Exit codes: 0 published, 3 the quality gate failed (nothing published); other errors are raised. In Glue
+(which passes --JOB_NAME) a failure whose "job failed" message went out is raised as FailureReported, so
+the job-failure EventBridge rule does not alert a second time.
 """
 
 from __future__ import annotations

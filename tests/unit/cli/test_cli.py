@@ -85,3 +85,30 @@ def test_an_unknown_log_level_is_a_usage_error(capsys):
         main(["--log-level", "LOUD", "query"])
     assert exited.value.code == 2
     assert "unknown log level 'LOUD'" in capsys.readouterr().err
+
+
+def test_warehouse_setup_names_the_outputs_a_stack_lacks():
+    import boto3
+    from botocore.stub import Stubber
+
+    from ecomflow.cli.warehouse import stack_outputs
+    from ecomflow.errors import InputError
+
+    cloudformation = boto3.client("cloudformation", region_name="eu-west-1", aws_access_key_id="x",
+                                  aws_secret_access_key="x")
+    old_stack = {"Stacks": [{"StackName": "ecomflow-dev", "CreationTime": "2026-01-01T00:00:00Z",
+                             "StackStatus": "UPDATE_COMPLETE",
+                             "Outputs": [{"OutputKey": "RedshiftWorkgroupName", "OutputValue": "ecomflow-dev"}]}]}
+    with Stubber(cloudformation) as stub:
+        stub.add_response("describe_stacks", old_stack, {"StackName": "ecomflow-dev"})
+        with pytest.raises(InputError, match="RedshiftEtlSecretArn"):
+            stack_outputs(cloudformation, "ecomflow-dev")
+
+
+def test_the_new_commands_parse():
+    from ecomflow.cli.main import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["warehouse", "setup", "--stack", "ecomflow-dev"]).stack == "ecomflow-dev"
+    args = parser.parse_args(["archive", "--raw", "/tmp/raw", "--checkpoint_location", "/tmp/ckpt"])
+    assert (args.stream_name, args.follow) == ("ecomflow-records", False)
