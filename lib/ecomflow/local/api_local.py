@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from ecomflow.api import access
+from ecomflow.local.cognito_local import GatewayRefusal, local_access
 from ecomflow.local.home import project_root
 
 log = logging.getLogger(__name__)
@@ -41,15 +42,6 @@ Handler = Callable[[dict, Any], dict]
 # The methods of cloudformation/api.yaml (resource template, HTTP method) and the Lambda behind each.
 METHODS: dict[tuple[str, str], str] = {key: ("ingest" if key[1] == "/records" else "query")
                                        for key in access.METHOD_SCOPES}
-
-
-class GatewayRefusal(Exception):
-    """An answer API Gateway gives itself, before or instead of calling a Lambda (401, 403, ...)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
 
 
 # What plays the method's authorizer: (HTTP method, resource template, request headers) -> the claims to
@@ -187,8 +179,6 @@ class LocalApi:
     def __init__(self, handlers: dict[str, Handler] | None = None, authorizer: Authorizer | None = None) -> None:
         environment: dict[str, str] = {}
         if authorizer is None:
-            from ecomflow.local.cognito_local import local_access
-
             authorizer, environment = local_access()
         self.handlers = handlers or load_handlers(environment)
         self.authorizer: Authorizer = authorizer

@@ -43,8 +43,17 @@ from joserfc.jwk import KeySet
 
 from ecomflow.api import access
 from ecomflow.errors import LocalStackError
-from ecomflow.local.api_local import GatewayRefusal
 from ecomflow.local.localstack import HOST
+
+
+class GatewayRefusal(Exception):
+    """An answer API Gateway gives itself, before or instead of calling a Lambda (401, 403, ...)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
 
 STAFF_POOL = "ecomflow-local-staff"
 CUSTOMER_POOL = "ecomflow-local-customers"

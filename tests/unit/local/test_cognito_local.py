@@ -6,8 +6,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet, RSAKey
 
-from ecomflow.local.api_local import GatewayRefusal
-from ecomflow.local.cognito_local import CognitoAuthorizer, claim_strings
+from ecomflow.local.cognito_local import CognitoAuthorizer, GatewayRefusal, claim_strings
 
 ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_staff"
 KEY = RSAKey.generate_key(2048, parameters={"kid": "k1"})
