@@ -55,9 +55,9 @@ CASES = [
 
 
 def published_files(lake: Path) -> list[str]:
-    """Every file of the lake outside the run folders (a refused run leaves its staged data under _runs/)."""
+    """Every data file of the lake: a refused run leaves its staged data under _runs/ and its report under _reports/."""
     return sorted(str(p.relative_to(lake)) for p in lake.rglob("*")
-                  if p.is_file() and "_runs" not in p.relative_to(lake).parts)
+                  if p.is_file() and not {"_runs", "_reports"} & set(p.relative_to(lake).parts))
 
 
 def run_job(source: Path, lake: Path, report: Path, *extra: str) -> int:
