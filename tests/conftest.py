@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# A test never starts the developer's local stack behind its back: tests that need it take `local_stack`.
+os.environ["ECOMFLOW_LOCAL_AUTOSTART"] = "off"
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("ECOMFLOW_REAL_DATA", ROOT.parent / "shared" / "data" / "online_retail.csv.gz"))
 

@@ -122,6 +122,7 @@ class LakeLayout:
     """The lake's zones below `lake_uri`, shared by the batch and the streaming job."""
 
     lake_uri: str
+    catalog_database: str | None
 
     @property
     def curated_uri(self) -> str:
@@ -138,6 +139,11 @@ class LakeLayout:
     @property
     def ledger_uri(self) -> str:
         return contract.zone_uri(self.lake_uri, contract.LEDGER_ZONE)
+
+    @property
+    def lake_database(self) -> str:
+        """The catalog database of the lake's Iceberg tables: `--catalog_database`, else `ecomflow`."""
+        return self.catalog_database or contract.LAKE_DATABASE
 
 
 @dataclass(frozen=True)
@@ -407,7 +413,7 @@ STARTING_POSITIONS = ("TRIM_HORIZON", "LATEST")
 STREAM_REQUIRED = ("stream_name", "lake", "checkpoint_location")
 STREAM_OPTIONAL = (
     "JOB_NAME", "stream_arn", "region", "window_size", "starting_position", "invoice_table", "customer_table",
-    "max_records_per_shard", "date_format", "service_codes", *REDSHIFT_ARGS, *NOTIFY_ARGS,
+    "max_records_per_shard", "date_format", "service_codes", "catalog_database", *REDSHIFT_ARGS, *NOTIFY_ARGS,
     "until_idle", "max_batches",  # the local shard poller only: Glue's forEachBatch runs until stopped
 )
 STREAM_ARGS = (*STREAM_REQUIRED, *STREAM_OPTIONAL)
@@ -438,6 +444,7 @@ class StreamConfig(LakeLayout):
     topic_arn: str | None = None  # SNS topic for "lines refused by a store"; None = the log only
     until_idle: bool = False  # local poller: stop once a poll finds nothing new
     max_batches: int | None = None  # local poller: stop after this many micro-batches
+    catalog_database: str | None = None  # the lake tables' catalog database; None: `ecomflow`
 
     @property
     def window_size(self) -> str:
@@ -489,6 +496,7 @@ def parse_stream_config(argv: Sequence[str]) -> StreamConfig:
         region=(args.get("region") or "").strip() or arn_region(args.get("stream_arn")),
         topic_arn=parse_topic_arn(args.get("topic_arn")),
         until_idle=parse_switch("until_idle", args.get("until_idle"), default=False),
+        catalog_database=args.get("catalog_database") or None,
         max_batches=max_batches,
     )
 

@@ -103,6 +103,9 @@ LINE_TYPES: tuple[str, ...] = ("cancellation", "adjustment", "stock_adjustment",
 # The lake: its two tables (their names in the Glue Data Catalog, Athena and Redshift) and the zones
 # below a lake's root where they and the jobs' staging live.
 CURATED_TABLE = "sales"
+# The database (Glue Data Catalog; a namespace of the local Iceberg catalog) the lake's tables live in
+# and the SQL files are written against, unless a job's `--catalog_database` names another.
+LAKE_DATABASE = "ecomflow"
 QUARANTINE_TABLE = "sales_quarantine"
 CURATED_ZONE = "curated/sales"
 QUARANTINE_ZONE = "quarantine/sales"

@@ -224,3 +224,29 @@ def test_local_athena_reads_a_glue_iceberg_table_at_its_current_snapshot(spark, 
     empty["Parameters"] = {"table_type": "ICEBERG", "metadata_location": empty_metadata}
     athena.add_table(empty)
     assert athena.sql("SELECT count(*) FROM ecomflow.empty").rows == [(0,)]
+
+
+def test_readers_name_the_committed_files_of_main_or_of_a_branch_never_a_listing(spark, sales, tmp_path):
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["a"], month=1))
+    iceberg.create_branch(spark, sales, "audit_r")
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["b"], month=2), branch="audit_r")
+    main_files = iceberg.data_files(spark, sales)
+    assert len(main_files) == 1  # the branch's file is in the folder, not in main
+    assert iceberg.data_files(spark, sales, touched=[{"year": 2011, "month": 2}]) == []
+    iceberg.publish_branch(spark, sales, "audit_r")
+    february = iceberg.data_files(spark, sales, touched=[{"year": 2011, "month": 2}])
+    assert len(february) == 1 and february[0] not in main_files
+    assert iceberg.data_files(spark, sales, touched=[]) == []
+    location = iceberg.metadata_location(spark, sales)
+    assert location is not None and location.endswith(".metadata.json")
+    static = local_iceberg.static_table(iceberg.metadata_location(spark, sales))
+    assert local_iceberg.committed_files(static) == sorted(local_iceberg.local_path(f)
+                                                          for f in iceberg.data_files(spark, sales))
+
+
+def test_partition_paths_and_values_round_trip_typed(sales):
+    assert iceberg.partition_paths(sales, [{"year": 2011, "month": 1}]) == ("year=2011/month=1",)
+    assert iceberg.partition_values(sales, "year=2011/month=1") == {"year": 2011, "month": 1}
+    for bad in ("month=1/year=2011", "year=2011", "year=2011/month=1/x=2", "year2011/month=1"):
+        with pytest.raises(ValueError, match="not a partition path"):
+            iceberg.partition_values(sales, bad)

@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ecomflow.errors import EnvironmentMissingError, InputError
-from ecomflow.local.localstack import PostgresEndpoint, load_endpoints
+from ecomflow.errors import EnvironmentMissingError, InputError, LocalStackError
+from ecomflow.local.localstack import PostgresEndpoint, load_endpoints, up
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -30,6 +31,7 @@ ICEBERG_VERSION = "1.10.2"
 RUNTIME_JAR = f"iceberg-spark-runtime-3.5_2.12-{ICEBERG_VERSION}.jar"
 SHADED_JAR = "iceberg-jackson-shaded-2.15.2.jar"
 EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
+log = logging.getLogger(__name__)
 BUILD_HINT = "run `make iceberg-jars` (python scripts/build_iceberg_jars.py; docs/iceberg-local.md)"
 
 
@@ -92,16 +94,27 @@ def catalog_settings(lake_uri: str, postgres: PostgresEndpoint) -> dict[str, str
     }
 
 
+AUTOSTART_ENV = "ECOMFLOW_LOCAL_AUTOSTART"  # "off": never start the local stack for a lake (the tests)
+
+
 def running_postgres() -> PostgresEndpoint:
-    """The running local stack's PostgreSQL, which holds the lakes' catalogs.
+    """The local stack's PostgreSQL, which holds the lakes' catalogs; started (`ecomflow local up`) if it is not.
+
+    A lake on a laptop needs its catalog, so `ecomflow batch --lake DIR` on a fresh machine starts
+    the local stack rather than failing; it keeps running for the readers (`ecomflow local down`
+    stops it). With ECOMFLOW_LOCAL_AUTOSTART=off it is never started.
 
     Raises:
-        EnvironmentMissingError: no local stack running.
+        EnvironmentMissingError: no local stack running and none may or can be started.
     """
     try:
         return load_endpoints().postgres
-    except Exception as exc:  # LocalStackError: not started
-        raise EnvironmentMissingError(f"the lake's Iceberg catalog lives in the local PostgreSQL: {exc}") from None
+    except LocalStackError as exc:
+        if os.environ.get(AUTOSTART_ENV, "on").lower() in ("off", "0", "false", "no"):
+            raise EnvironmentMissingError(f"the lake's Iceberg catalog lives in the local PostgreSQL: {exc}") from None
+    log.warning("starting the local stack for the lake's Iceberg catalog (PostgreSQL; `ecomflow local down` "
+                "stops it)")
+    return up().postgres
 
 
 def register_catalog(spark: SparkSession, lake_uri: str, postgres: PostgresEndpoint | None = None) -> str:

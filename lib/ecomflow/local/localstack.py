@@ -59,7 +59,8 @@ INSTALL_HINT = "run `make os-deps` (bash scripts/install-os-deps.sh)"
 
 # Environment variables that `apply_environment` owns; `restore_environment` puts them back.
 AWS_ENV_KEYS = ("AWS_ENDPOINT_URL", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-                "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "NO_PROXY", "no_proxy")
+                "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "NO_PROXY", "no_proxy",
+                "ECOMFLOW_STATE_DIR")
 
 # Children started by this Python process, kept so that stopping them also reaps them.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -265,10 +266,12 @@ def _write_endpoints(endpoints: Endpoints) -> None:
 # --- environment for boto3 -------------------------------------------------------------------
 
 def aws_environment(endpoints: Endpoints, current: Mapping[str, str] | None = None) -> dict[str, str | None]:
-    """The variables that point boto3 at moto (None = unset).
+    """The variables that point boto3 at moto (None = unset), and our code at this stack's state.
 
     Profiles and session tokens are unset so that no real credential can leak into a request;
     loopback is added to NO_PROXY so that a configured proxy does not swallow local calls.
+    ECOMFLOW_STATE_DIR names the stack, so that what looks for its PostgreSQL (the lakes' Iceberg
+    catalogs, `ecomflow.local.iceberg`) finds this one, in this process and in its children.
     """
     current = os.environ if current is None else current
     no_proxy = [part for part in (current.get("NO_PROXY") or current.get("no_proxy") or "").split(",") if part]
@@ -285,6 +288,7 @@ def aws_environment(endpoints: Endpoints, current: Mapping[str, str] | None = No
         "AWS_PROFILE": None,
         "NO_PROXY": ",".join(no_proxy),
         "no_proxy": ",".join(no_proxy),
+        "ECOMFLOW_STATE_DIR": str(endpoints.state_dir),
     }
 
 

@@ -33,7 +33,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from ecomflow import contract
+from ecomflow import contract, runtime
 from ecomflow.errors import PublishError
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 
@@ -114,6 +114,68 @@ def lake_tables(catalog: str, database: str, lake_uri: str) -> tuple[LakeTable, 
                   contract.zone_uri(lake_uri, contract.QUARANTINE_ZONE), QUARANTINE_SCHEMA, QUARANTINE_PARTITIONS,
                   "quarantine_id"),
     )
+
+
+def open_tables(spark: SparkSession, lake_uri: str,
+                database: str = contract.LAKE_DATABASE) -> tuple[LakeTable, LakeTable]:
+    """The lake's `sales` and `sales_quarantine` in the session's lake catalog, created where missing.
+
+    Which catalog that is, is the runtime adapter's business (`runtime.lake_catalog`). A session
+    checks that a table exists once (`ensure_table`), not at every micro-batch.
+    """
+    tables = lake_tables(runtime.lake_catalog(spark, lake_uri), database, lake_uri)
+    for table in tables:
+        if (id(spark), table.ident) not in _ENSURED:
+            ensure_table(spark, table)
+            _ENSURED.add((id(spark), table.ident))
+    return tables
+
+
+_ENSURED: set[tuple[int, str]] = set()
+
+
+@dataclass(frozen=True)
+class StagedTable:
+    """What a batch run wrote to one table's audit branch: the partitions it touched and the branch's snapshot."""
+
+    table: LakeTable
+    branch: str
+    partitions: tuple[str, ...]  # hive-style relative paths, e.g. "year=2011/month=1"
+    snapshot_id: int | None = None  # the branch's snapshot after the run's commit (None: nothing written)
+
+    @property
+    def touched(self) -> list[dict[str, object]]:
+        """The partitions as values (`{"year": 2011, "month": 1}`), as `merge_new_rows` takes them."""
+        return [partition_values(self.table, rel) for rel in self.partitions]
+
+
+def partition_path(values: Mapping[str, object], columns: Sequence[str]) -> str:
+    """The hive-style relative path of one partition: `year=2011/month=1`."""
+    return "/".join(f"{c}={values[c]}" for c in columns)
+
+
+def partition_paths(table: LakeTable, touched: Sequence[Mapping[str, object]]) -> tuple[str, ...]:
+    """`partition_path` of each touched partition of `table`, in `touched`'s order."""
+    return tuple(partition_path(values, table.partitions) for values in touched)
+
+
+def partition_values(table: LakeTable, rel: str) -> dict[str, object]:
+    """`year=2011/month=1` -> `{"year": 2011, "month": 1}`, typed as `table`'s partition columns.
+
+    Raises:
+        ValueError: not a partition path of `table`.
+    """
+    types = {f.name: f.dataType for f in table.schema.fields}
+    values: dict[str, object] = {}
+    parts = rel.strip("/").split("/")
+    for column, part in zip(table.partitions, parts, strict=False):
+        name, sep, value = part.partition("=")
+        if sep != "=" or name != column:
+            raise ValueError(f"not a partition path of {table.name}: {rel!r}")
+        values[column] = int(value) if isinstance(types[column], T.IntegralType) else value
+    if len(parts) != len(table.partitions):
+        raise ValueError(f"not a partition path of {table.name}: {rel!r}")
+    return values
 
 
 def create_table_sql(table: LakeTable) -> str:
@@ -320,6 +382,29 @@ def history(spark: SparkSession, table: LakeTable, limit: int = 50) -> list[dict
         "deleted_records": int((row["summary"] or {}).get("deleted-records", 0)),
         "total_records": int((row["summary"] or {}).get("total-records", 0)),
     } for row in rows]
+
+
+def metadata_location(spark: SparkSession, table: LakeTable) -> str | None:
+    """The metadata file of the table's current state (what a Glue Iceberg table's `metadata_location` names)."""
+    rows = spark.sql(f"SELECT file FROM {table.ident}.metadata_log_entries "
+                     "ORDER BY timestamp DESC LIMIT 1").collect()
+    return str(rows[0][0]) if rows else None
+
+
+def data_files(spark: SparkSession, table: LakeTable,
+               touched: Sequence[Mapping[str, object]] | None = None) -> list[str]:
+    """The data files of `main`'s committed snapshot, optionally of some partitions only.
+
+    What a COPY or an outside reader reads: never a listing of the table's folder, which also holds
+    the files of unpublished branches and of commits that failed.
+    """
+    # (Not of a branch: Iceberg 1.10's metadata tables fail with `VERSION AS OF` on these tables.)
+    files = f"{table.ident}.files"
+    # Filtered here: Iceberg 1.10 fails to push a filter on `partition` into the files table.
+    wanted = None if touched is None else {partition_path(values, table.partitions) for values in touched}
+    rows = spark.sql(f"SELECT file_path, partition FROM {files}").collect()
+    return sorted(str(row["file_path"]) for row in rows
+                  if wanted is None or partition_path(row["partition"].asDict(), table.partitions) in wanted)
 
 
 def read_table(spark: SparkSession, table: LakeTable, branch: str | None = None,
