@@ -24,12 +24,13 @@ from typing import Any
 
 import duckdb
 
+from ecomflow import contract
 from ecomflow.errors import ConfigError, InputError
 from ecomflow.local import iceberg
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATABASE = "ecomflow"  # the database name the SQL files are written against
+DEFAULT_DATABASE = contract.LAKE_DATABASE  # the database name the SQL files are written against
 
 # Glue/Hive type -> DuckDB type (decimal(p,s) passes through).
 _DUCKDB_TYPES = {
@@ -147,7 +148,8 @@ def view_sql(database: str, table: dict[str, Any]) -> str:
     # Athena answers an empty table with no rows; read_parquet would fail on no files.
     empty_view = f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
     if is_iceberg(table):
-        files = iceberg.committed_files(iceberg.static_table(table["Parameters"]["metadata_location"]))
+        metadata = table["Parameters"].get("metadata_location")
+        files = iceberg.committed_files(iceberg.static_table(metadata)) if metadata else []
         if not files:
             return empty_view
         source = f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
