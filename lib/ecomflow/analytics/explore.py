@@ -112,14 +112,22 @@ def lake_athena(lake: str | os.PathLike[str] | None = None) -> LocalAthena:
     uri = _lake_uri(lake)
     specs = catalog.lake_tables(uri)
     database = iceberg.lake_database(uri)
-    if database is None:
+    if database is None and _parquet_folders(uri):
         raise InputError(f"the lake at {uri} has no Iceberg table {contract.CURATED_TABLE} in its catalog "
-                         f"(a plain-parquet lake: `ecomflow migrate --lake {uri}` brings it in)")
-    locations = iceberg.metadata_locations(uri, database, [spec.name for spec in specs])
+                         f"but parquet folders: a plain-parquet lake (`ecomflow migrate --lake {uri}` brings it in)")
+    names = [spec.name for spec in specs]
+    # No table yet (a lake no run has published to): empty tables, as Athena answers.
+    locations = iceberg.metadata_locations(uri, database, names) if database else dict.fromkeys(names)
     athena = LocalAthena(DEFAULT_DATABASE)  # the name the SQL files are written against
     for spec in specs:
         athena.add_table(catalog.table_input(spec, locations[spec.name]))
     return athena
+
+
+def _parquet_folders(lake_uri: str) -> list[Path]:
+    """Hive partition folders of an old plain-parquet lake (`curated/sales/year=2011/...`), if any."""
+    folder = _local_folder(lake_uri)
+    return [] if folder is None else sorted((folder / contract.CURATED_ZONE).glob("year=*"))
 
 
 def lake_location(lake: str | os.PathLike[str] | None = None) -> str:
