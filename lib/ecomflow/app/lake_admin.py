@@ -146,12 +146,13 @@ def drop_branches(spark: SparkSession, tables: dict[str, iceberg.LakeTable],
 # --- maintenance ----------------------------------------------------------------------------------
 
 def maintain_lake(spark: SparkSession, tables: dict[str, iceberg.LakeTable],
-                  settings: iceberg.Maintenance = iceberg.Maintenance()) -> dict[str, dict[str, int]]:
+                  settings: iceberg.Maintenance | None = None) -> dict[str, dict[str, int]]:
     """`iceberg.maintain` on each of the lake's tables; the procedures' counts by table.
 
     Raises:
         InputError: a setting out of range (negative ages, fewer than one snapshot to keep, ...).
     """
+    settings = settings or iceberg.Maintenance()
     check_maintenance(settings)
     return {name: iceberg.maintain(spark, table, settings) for name, table in sorted(tables.items())}
 
