@@ -43,10 +43,15 @@ def write_old_lake(spark, lake: Path, prefix: str = "r") -> tuple[list[tuple], l
     return sales, bad
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out = capsys.readouterr()
-    return code, out.out, out.err
+@pytest.fixture
+def cli(capsys, caplog):
+    """Run `ecomflow ARGS...` here: (exit code, stdout, the error lines it logged)."""
+    def run(*argv: str) -> tuple[int, str, str]:
+        caplog.clear()
+        code = main(list(argv))
+        errors = "\n".join(r.getMessage() for r in caplog.records if r.levelname == "ERROR")
+        return code, capsys.readouterr().out, errors
+    return run
 
 
 def tables_of(spark, lake: Path) -> tuple[iceberg.LakeTable, iceberg.LakeTable]:
@@ -65,12 +70,12 @@ def old_lake(spark, local_stack, tmp_path):
     return lake, sales, bad
 
 
-def test_migrate_moves_the_old_folders_aside_and_merges_every_row_in_once(spark, capsys, old_lake):
+def test_migrate_moves_the_old_folders_aside_and_merges_every_row_in_once(spark, cli, old_lake):
     lake, sales, bad = old_lake
     # A line written twice (a replayed old-style append) is one row of the table.
     spark.createDataFrame(sales[:1], CURATED_SCHEMA).write.mode("append").partitionBy("year", "month").parquet(
         str(lake / "curated" / "sales"))
-    code, out, err = run(capsys, "migrate", "--lake", str(lake), "--json")
+    code, out, err = cli("migrate", "--lake", str(lake), "--json")
     assert code == 0, err
     report = json.loads(out)
     assert len(report["moved"]) == 2
@@ -91,20 +96,20 @@ def test_migrate_moves_the_old_folders_aside_and_merges_every_row_in_once(spark,
     reasons = {r[0]: r[1] for r in spark.sql(f"SELECT quarantine_id, reason FROM {quarantine.ident}").collect()}
     assert reasons == {r[0]: r[2] for r in bad}
 
-    code, out, err = run(capsys, "migrate", "--lake", str(lake))  # again: nothing to do, the same rows
+    code, out, err = cli("migrate", "--lake", str(lake))  # again: nothing to do, the same rows
     assert code == 0, err
     assert out.startswith(f"Nothing to migrate in {lake}")
     assert ids(spark, curated) == sorted(r[0] for r in sales)
     assert len(list((lake / "_migrated").iterdir())) == 1
 
 
-def test_a_migration_that_crashed_after_moving_the_folders_aside_resumes(spark, capsys, old_lake):
+def test_a_migration_that_crashed_after_moving_the_folders_aside_resumes(spark, cli, old_lake):
     lake, sales, bad = old_lake
     moved = migrate.move_aside(spark, str(lake))  # step 1 only: the crash came before the MERGE
     assert len(moved) == 2 and not (lake / "curated" / "sales").exists()
     assert len(migrate.pending(spark, str(lake))) == 1
 
-    code, out, err = run(capsys, "migrate", "--lake", str(lake))
+    code, out, err = cli("migrate", "--lake", str(lake))
     assert code == 0, err
     assert "Moved aside" not in out
     assert f"sales: read {len(sales)} rows from 1 folder(s) (0 duplicate keys), added {len(sales)}" in out
@@ -114,9 +119,9 @@ def test_a_migration_that_crashed_after_moving_the_folders_aside_resumes(spark, 
     assert migrate.pending(spark, str(lake)) == []
 
 
-def test_history_branches_and_maintain_on_a_migrated_lake(spark, capsys, old_lake):
+def test_history_branches_and_maintain_on_a_migrated_lake(spark, cli, old_lake):
     lake, sales, _ = old_lake
-    assert run(capsys, "migrate", "--lake", str(lake))[0] == 0
+    assert cli("migrate", "--lake", str(lake))[0] == 0
     curated, _ = tables_of(spark, lake)
     # A commit that carries our summary keys (as the jobs' commits may), then an unpublished audit branch.
     spark.createDataFrame([line("new-1", 12)], CURATED_SCHEMA).writeTo(curated.ident).option(
@@ -125,7 +130,7 @@ def test_history_branches_and_maintain_on_a_migrated_lake(spark, capsys, old_lak
     iceberg.merge_new_rows(spark, curated, spark.createDataFrame([line("unpublished", 12)], CURATED_SCHEMA),
                            branch="audit_failed_run")
 
-    code, out, err = run(capsys, "history", "--lake", str(lake), "--json")
+    code, out, err = cli("history", "--lake", str(lake), "--json")
     assert code == 0, err
     snapshots = json.loads(out)
     assert [s["committed_at"] for s in snapshots] == sorted((s["committed_at"] for s in snapshots), reverse=True)
@@ -134,22 +139,22 @@ def test_history_branches_and_maintain_on_a_migrated_lake(spark, capsys, old_lak
     assert by_run[0]["total_records"] == len(sales) + 1
     branch_only = [s for s in snapshots if not s["on_main"]]
     assert len(branch_only) == 1 and branch_only[0]["added_records"] == 1
-    code, out, _ = run(capsys, "history", "--lake", str(lake), "--table", "sales", "--limit", "1")
+    code, out, _ = cli("history", "--lake", str(lake), "--table", "sales", "--limit", "1")
     assert code == 0 and "1 snapshot(s), newest first" in out and "run id" not in out
 
-    code, out, err = run(capsys, "branches", "--lake", str(lake), "--json")
+    code, out, err = cli("branches", "--lake", str(lake), "--json")
     assert code == 0, err
     assert [(b["table"], b["name"]) for b in json.loads(out)] == [("sales", "audit_failed_run")]
-    code, _, err = run(capsys, "branches", "--lake", str(lake), "--drop", "audit_nope")
+    code, _, err = cli("branches", "--lake", str(lake), "--drop", "audit_nope")
     assert code == 2 and "no branch audit_nope (the branches are: audit_failed_run)" in err
-    code, out, err = run(capsys, "branches", "--lake", str(lake), "--drop-older-than", "3", "--json")
+    code, out, err = cli("branches", "--lake", str(lake), "--drop-older-than", "3", "--json")
     assert code == 0 and json.loads(out) == []  # younger than 3 days: kept
-    code, out, err = run(capsys, "branches", "--lake", str(lake), "--drop", "audit_failed_run", "--json")
+    code, out, err = cli("branches", "--lake", str(lake), "--drop", "audit_failed_run", "--json")
     assert code == 0, err
     assert [b["name"] for b in json.loads(out)] == ["audit_failed_run"]
     assert iceberg.branches(spark, curated) == []
 
-    code, out, err = run(capsys, "maintain", "--lake", str(lake), "--keep-snapshots", "1", "--snapshot-age-days",
+    code, out, err = cli("maintain", "--lake", str(lake), "--keep-snapshots", "1", "--snapshot-age-days",
                          "0", "--json")
     assert code == 0, err
     counts = {row["table"]: row for row in json.loads(out)}
@@ -159,12 +164,12 @@ def test_history_branches_and_maintain_on_a_migrated_lake(spark, capsys, old_lak
     assert ids(spark, curated) == sorted([r[0] for r in sales] + ["new-1"])
 
 
-def test_local_athena_travels_to_a_snapshot_spark_committed(spark, capsys, old_lake):
+def test_local_athena_travels_to_a_snapshot_spark_committed(spark, cli, old_lake):
     from ecomflow.local.athena_local import LocalAthena
     from ecomflow.stores import catalog
 
     lake, sales, _ = old_lake
-    assert run(capsys, "migrate", "--lake", str(lake))[0] == 0
+    assert cli("migrate", "--lake", str(lake))[0] == 0
     curated, _ = tables_of(spark, lake)
     migrated = iceberg.current_snapshot_id(spark, curated)
     iceberg.merge_new_rows(spark, curated, spark.createDataFrame([line("later", 12)], CURATED_SCHEMA))
@@ -189,11 +194,29 @@ def test_local_athena_travels_to_a_snapshot_spark_committed(spark, capsys, old_l
     with pytest.raises(InputError, match="ecomflow.sales has no snapshot 12345"):
         athena.sql("SELECT count(*) FROM ecomflow.sales FOR VERSION AS OF 12345")
 
+    # `ecomflow sql` over a Glue database (moto) whose Iceberg table names that metadata file, as on AWS.
+    from ecomflow import aws
 
-def test_a_lake_without_iceberg_tables_or_a_missing_lake_is_one_line(spark, local_stack, capsys, tmp_path):
-    code, _, err = run(capsys, "history", "--lake", str(tmp_path / "nowhere"))
+    glue = aws.client("glue")
+    database = f"travel_{lake.parent.name[-12:].lower().replace('-', '_')}"
+    glue.create_database(DatabaseInput={"Name": database})
+    glue.create_table(DatabaseName=database, TableInput={k: v for k, v in entry.items() if k != "DatabaseName"})
+    code, out, err = cli("sql", f"SELECT count(*) AS n FROM ecomflow.sales FOR VERSION AS OF {migrated}",
+                         "--database", database, "--json")
+    assert code == 0, err
+    assert json.loads(out) == [{"n": len(sales)}]
+    code, _, err = cli("sql", "SELECT count(*) FROM ecomflow.sales FOR VERSION AS OF 12345",
+                       "--database", database)
+    assert code == 2 and f"{database}.sales has no snapshot 12345" in err
+
+
+def test_a_lake_without_iceberg_tables_or_a_missing_lake_is_one_line(spark, local_stack, cli, tmp_path):
+    code, _, err = cli("history", "--lake", str(tmp_path / "nowhere"))
     assert code == 2 and f"no lake at {tmp_path / 'nowhere'}" in err
     (tmp_path / "plain").mkdir()
-    code, _, err = run(capsys, "branches", "--lake", str(tmp_path / "plain"))
+    code, _, err = cli("branches", "--lake", str(tmp_path / "plain"))
     assert code == 2 and "has no Iceberg tables yet" in err and "ecomflow migrate" in err
     assert len(err.strip().splitlines()) == 1
+    code, _, err = cli("migrate", "--lake", str(tmp_path / "plain"))
+    assert code == 2 and f"no lake to migrate at {tmp_path / 'plain'}" in err
+    assert not (tmp_path / "plain" / "curated").exists()  # no table was made

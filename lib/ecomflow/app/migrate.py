@@ -28,6 +28,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from ecomflow import contract
+from ecomflow.errors import InputError
 from ecomflow.stores import iceberg
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,7 @@ class _Files:
 
     def __init__(self, spark: SparkSession) -> None:
         self._jvm = spark.sparkContext._jvm
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()  # type: ignore[union-attr]
+        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
 
     def _path(self, uri: str) -> Any:
         return self._jvm.org.apache.hadoop.fs.Path(uri)  # type: ignore[union-attr]
@@ -147,8 +148,6 @@ def read_old_table(spark: SparkSession, table: iceberg.LakeTable, folder: str) -
     frame = spark.read.option("basePath", folder).parquet(folder)
     missing = [f.name for f in table.schema.fields if f.name not in frame.columns]
     if missing:
-        from ecomflow.errors import InputError
-
         raise InputError(f"{folder} is not the old {table.name} table: it has no column {', '.join(missing)}")
     return frame.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in table.schema.fields])
 
@@ -187,7 +186,15 @@ def migrate_lake(spark: SparkSession, lake_uri: str, database: str = contract.LA
 
     Idempotent and resumable (module doc). A lake already on Iceberg with nothing pending is left
     as it is (its counts are reported).
+
+    Raises:
+        InputError: no lake there: neither table folder exists and nothing is pending in `_migrated/`.
     """
+    files = _Files(spark)
+    if not any(files.exists(contract.zone_uri(lake_uri, zone)) for zone in ZONES.values()) and not pending(
+            spark, lake_uri):
+        raise InputError(f"no lake to migrate at {lake_uri}: no {contract.CURATED_ZONE} or "
+                         f"{contract.QUARANTINE_ZONE} folder, and nothing pending in {MIGRATED_ZONE}/")
     migration = Migration(lake_uri, moved=move_aside(spark, lake_uri, now))
     sales, quarantine = iceberg.open_tables(spark, lake_uri, database)
     merge_pending(spark, lake_uri, {sales.name: sales, quarantine.name: quarantine}, migration)

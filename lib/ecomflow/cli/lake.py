@@ -120,14 +120,18 @@ def _jsonable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]], title: str,
                as_json: bool) -> None:
-    """`rows` as JSON, or as a rich table of `columns` ((key, heading) pairs) on a terminal (plain when piped)."""
+    """`rows` as JSON, or a `title` line and a rich table of `columns` ((key, heading) pairs).
+
+    On a terminal the table folds to its width; piped, it is as wide as its content.
+    """
     if as_json:
         print(json.dumps(_jsonable(rows), indent=2))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    print(title)
+    table = Table()
     for key, heading in columns:
         numeric = any(isinstance(r.get(key), int) and not isinstance(r.get(key), bool) for r in rows)
         table.add_column(heading, justify="right" if numeric else "left", overflow="fold")
@@ -137,7 +141,7 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
     console = Console()
     if not console.is_terminal:  # piped: as wide as the content
         widest = [max([len(h), *(len(line[i]) for line in cells)]) for i, (_, h) in enumerate(columns)]
-        console = Console(width=max(sum(widest) + 3 * len(widest) + 1, len(title)))
+        console = Console(width=sum(widest) + 3 * len(widest) + 1)
     console.print(table)
 
 

@@ -113,7 +113,8 @@ def test_a_table_read_from_its_metadata_location_travels_too(table):
 
 def test_time_travel_references_are_found_in_athena_sql():
     sql = ("SELECT * FROM ecomflow.sales FOR VERSION AS OF 123 a JOIN \"ecomflow\".\"Sales\" "
-           "FOR TIMESTAMP AS OF TIMESTAMP '2011-12-09 12:00:00 UTC' b ON true, sales for system_time as of '2011-12-09'")
+           "FOR TIMESTAMP AS OF TIMESTAMP '2011-12-09 12:00:00 UTC' b ON true, "
+           "sales for system_time as of '2011-12-09'")
     found = [(r.schema, r.table, r.kind, r.value) for r in time_travel_refs(sql)]
     assert found == [("ecomflow", "sales", "version", "123"),
                      ("ecomflow", "Sales", "timestamp", "2011-12-09 12:00:00 UTC"),
