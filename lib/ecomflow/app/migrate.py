@@ -165,11 +165,14 @@ def merge_pending(spark: SparkSession, lake_uri: str, tables: dict[str, iceberg.
             if not files.exists(folder) or not files.has_parquet(folder):
                 continue
             table = tables[name]
-            rows = read_old_table(spark, table, folder)
-            read = rows.count()
-            unique = rows.dropDuplicates([table.key, *table.partitions])
-            kept = unique.count()
-            iceberg.merge_new_rows(spark, table, unique)
+            rows = read_old_table(spark, table, folder).cache()  # counted, de-duplicated, merged: read once
+            try:
+                read = rows.count()
+                unique = rows.dropDuplicates([table.key, *table.partitions])
+                kept = unique.count()
+                iceberg.merge_new_rows(spark, table, unique)
+            finally:
+                rows.unpersist()
             counts[name].sources.append(folder)
             counts[name].rows_read += read
             counts[name].duplicates += read - kept

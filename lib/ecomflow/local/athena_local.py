@@ -207,7 +207,8 @@ def view_sql(database: str, table: dict[str, Any]) -> str:
     # Athena answers an empty table with no rows; read_parquet would fail on no files.
     empty_view = files_view_sql(name, columns, [])
     if is_iceberg(table):
-        files = iceberg.committed_files(iceberg.static_table(table["Parameters"]["metadata_location"]))
+        metadata = table["Parameters"].get("metadata_location")  # none yet: a table without a commit
+        files = iceberg.committed_files(iceberg.static_table(metadata)) if metadata else []
         return files_view_sql(name, columns, files)
     location = _local_path(descriptor["Location"].rstrip("/"))
     pattern = location + "/*" * len(keys) + "/*.parquet"
@@ -231,7 +232,7 @@ class LocalAthena:
         self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(database)}")
         self.tables: list[str] = []
         # Iceberg tables by name: their Glue entry and pyiceberg table, for time travel.
-        self.iceberg_tables: dict[str, tuple[dict[str, Any], Any]] = {}
+        self.iceberg_tables: dict[str, tuple[dict[str, Any], Any | None]] = {}
 
     @classmethod
     def from_catalog(cls, glue: Any, database: str = DEFAULT_DATABASE) -> LocalAthena:
@@ -258,11 +259,13 @@ class LocalAthena:
             iceberg_table: for an Iceberg table, its pyiceberg table when the caller holds it (from a
                 catalog); by default it is read from the entry's `metadata_location`.
         """
+        if iceberg_table is None and is_iceberg(table):
+            metadata = table["Parameters"].get("metadata_location")  # none yet: a table without a commit
+            iceberg_table = iceberg.static_table(metadata) if metadata else None
         if iceberg_table is not None or is_iceberg(table):
-            loaded = iceberg_table or iceberg.static_table(table["Parameters"]["metadata_location"])
-            self.iceberg_tables[table["Name"]] = (table, loaded)
-            view = files_view_sql(f"{_ident(self.database)}.{_ident(table['Name'])}", _columns(table),
-                                  iceberg.committed_files(loaded))
+            self.iceberg_tables[table["Name"]] = (table, iceberg_table)
+            files = iceberg.committed_files(iceberg_table) if iceberg_table is not None else []
+            view = files_view_sql(f"{_ident(self.database)}.{_ident(table['Name'])}", _columns(table), files)
         else:
             view = view_sql(self.database, table)
         self.connection.execute(view)
@@ -309,6 +312,8 @@ class LocalAthena:
                              f"(the Iceberg tables are: {known})")
         entry, table = self.iceberg_tables[ref.table]
         name = f"{self.database}.{ref.table}"
+        if table is None:
+            raise InputError(f"{name} has no snapshots yet, so none {ref.value}")
         if ref.kind == "version":
             snapshot = (table.snapshot_by_id(int(ref.value)) if re.fullmatch(r"-?\d+", ref.value)
                         else table.snapshot_by_name(ref.value))

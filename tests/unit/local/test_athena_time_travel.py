@@ -111,6 +111,14 @@ def test_a_table_read_from_its_metadata_location_travels_too(table):
     assert athena.tables == ["sales"]  # the snapshot views are not tables of the catalog
 
 
+def test_an_iceberg_table_without_a_commit_is_empty_and_has_no_versions():
+    athena = LocalAthena()
+    athena.add_table(entry())  # no metadata_location yet
+    assert athena.sql("SELECT count(*) FROM ecomflow.sales").rows == [(0,)]
+    with pytest.raises(InputError, match="ecomflow.sales has no snapshots yet"):
+        athena.sql("SELECT count(*) FROM ecomflow.sales FOR VERSION AS OF 1")
+
+
 def test_time_travel_references_are_found_in_athena_sql():
     sql = ("SELECT * FROM ecomflow.sales FOR VERSION AS OF 123 a JOIN \"ecomflow\".\"Sales\" "
            "FOR TIMESTAMP AS OF TIMESTAMP '2011-12-09 12:00:00 UTC' b ON true, "
