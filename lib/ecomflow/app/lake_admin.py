@@ -11,6 +11,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,13 @@ def table_of(tables: dict[str, iceberg.LakeTable], name: str, lake_uri: str) -> 
     return tables[name]
 
 
+def utc(value: Any) -> Any:
+    """A time PySpark collected (naive, in this process's local time) as an aware UTC datetime; others as they are."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.astimezone(UTC)
+    return value
+
+
 # --- history --------------------------------------------------------------------------------------
 
 def table_history(spark: SparkSession, table: iceberg.LakeTable, limit: int = 50) -> list[dict[str, Any]]:
@@ -87,7 +95,8 @@ def table_history(spark: SparkSession, table: iceberg.LakeTable, limit: int = 50
     out = []
     for entry in entries:
         summary = summaries.get(int(entry["snapshot_id"]), {})
-        out.append({**entry, "run_id": summary.get(RUN_ID_KEY), "batch_id": summary.get(BATCH_ID_KEY),
+        out.append({**entry, "committed_at": utc(entry["committed_at"]),
+                    "run_id": summary.get(RUN_ID_KEY), "batch_id": summary.get(BATCH_ID_KEY),
                     "on_main": int(entry["snapshot_id"]) in on_main})
     return out
 
@@ -96,8 +105,8 @@ def table_history(spark: SparkSession, table: iceberg.LakeTable, limit: int = 50
 
 def list_branches(spark: SparkSession, tables: dict[str, iceberg.LakeTable]) -> list[dict[str, Any]]:
     """Every branch but `main` of the lake's tables: table, name, snapshot id, commit time; by table and name."""
-    return [{"table": name, **branch} for name, table in sorted(tables.items())
-            for branch in iceberg.branches(spark, table)]
+    return [{"table": name, **branch, "committed_at": utc(branch["committed_at"])}
+            for name, table in sorted(tables.items()) for branch in iceberg.branches(spark, table)]
 
 
 def branches_older_than(spark: SparkSession, tables: dict[str, iceberg.LakeTable], days: int) -> list[dict[str, Any]]:
@@ -108,6 +117,7 @@ def branches_older_than(spark: SparkSession, tables: dict[str, iceberg.LakeTable
     if days < 0:
         raise InputError(f"--drop-older-than must be 0 or more days, not {days}")
     (cutoff,) = spark.sql(f"SELECT current_timestamp() - INTERVAL {int(days)} DAYS").collect()[0]
+    cutoff = utc(cutoff)
     return [b for b in list_branches(spark, tables)
             if b["name"].startswith(iceberg.BRANCH_PREFIX) and b["committed_at"] is not None
             and b["committed_at"] < cutoff]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from ecomflow.cli.options import add_parser
@@ -105,8 +105,8 @@ def _session_and_lake(args: argparse.Namespace) -> tuple[Any, str]:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, datetime):  # aware ones in UTC, as the headings say
+        return (value.astimezone(UTC) if value.tzinfo else value).strftime("%Y-%m-%d %H:%M:%S")
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, int):
@@ -131,6 +131,8 @@ def print_rows(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]
     from rich.table import Table
 
     print(title)
+    if not rows:
+        return
     table = Table()
     for key, heading in columns:
         numeric = any(isinstance(r.get(key), int) and not isinstance(r.get(key), bool) for r in rows)
@@ -216,6 +218,9 @@ def migrate_main(args: argparse.Namespace) -> int:
     if not migration.moved and not any(t.sources for t in migration.tables):
         print(f"Nothing to migrate in {lake}: no plain-parquet tables and nothing pending in _migrated/")
     for t in migration.tables:
+        if not t.sources:
+            print(f"{t.table}: the table holds {t.rows_after:,} rows")
+            continue
         print(f"{t.table}: read {t.rows_read:,} rows from {len(t.sources)} folder(s) ({t.duplicates:,} duplicate "
               f"keys), added {t.rows_added:,}; the table holds {t.rows_after:,} rows")
     return 0

@@ -76,3 +76,16 @@ def test_rows_print_as_json_or_as_a_table(capsys):
     lake_cli.print_rows(rows, columns, "t", as_json=False)
     out = capsys.readouterr().out
     assert "8765432109876543210" in out and "2026-12-03 09:05:00" in out and "1,234" in out and " no " in out
+    lake_cli.print_rows([], columns, "nothing here", as_json=False)
+    assert capsys.readouterr().out == "nothing here\n"
+
+
+def test_times_collected_from_spark_are_shown_in_utc():
+    from datetime import UTC, timedelta, timezone
+
+    from ecomflow.app.lake_admin import utc
+
+    local = datetime(2026, 12, 3, 9, 5)
+    assert utc(local) == local.astimezone(UTC) and utc(local).tzinfo is UTC
+    assert lake_cli._text(datetime(2026, 12, 3, 10, 5, tzinfo=timezone(timedelta(hours=1)))) == "2026-12-03 09:05:00"
+    assert utc(None) is None
