@@ -68,7 +68,7 @@ def test_a_read_only_lake_is_one_line_and_exit_2(tmp_path):
     assert list(locked.iterdir()) == []
 
 
-def test_a_spark_error_with_a_predictable_cause_is_one_line_with_details_at_debug(spark, tmp_path, caplog):
+def test_a_spark_error_with_a_predictable_cause_is_one_line_with_details_at_debug(local_stack, spark, tmp_path, caplog):
     """An s3:// URI cannot be checked before Spark; locally Spark has no s3 file system, and says so in one line."""
     from ecomflow.cli.main import main
 

@@ -22,7 +22,8 @@ import pytest
 from ecomflow import aws
 from ecomflow.api.ingest import RawRecord
 from ecomflow.contract import RAW_FIELDS
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
+from ecomflow.local import iceberg as local_iceberg
+from ecomflow.local.spark import POSTGRES_JDBC_JAR
 from ecomflow.stores import dynamodb, kinesis
 
 pytestmark = pytest.mark.integration
@@ -84,15 +85,34 @@ class Launcher:
         assert probe.stdout.strip() == "True", probe.stderr  # the executors' Python cannot see ecomflow itself
         return python
 
-    def submit(self, script: str, *args: str, name: str) -> tuple[subprocess.CompletedProcess, list[dict]]:
+    def submit(self, script: str, *args: str, name: str, lake: Path,
+               postgres) -> tuple[subprocess.CompletedProcess, list[dict]]:  # noqa: ANN001 - a PostgresEndpoint
+        """Run `script` as Glue does: Iceberg's jars and extensions, the catalog `lake` configured by the launcher.
+
+        Glue's `--datalake-formats iceberg` puts the jars in and `--conf spark.sql.catalog.lake...`
+        names the Glue Data Catalog; here the jars are the local build and the catalog is Iceberg's
+        JDBC catalog on the test run's PostgreSQL, so the job's runtime adapter takes it as given.
+        """
         events = self.tmp / f"events-{name}"
         events.mkdir()
+        catalog = {
+            "spark.sql.extensions": local_iceberg.EXTENSIONS,
+            "spark.sql.catalog.lake": "org.apache.iceberg.spark.SparkCatalog",
+            "spark.sql.catalog.lake.type": "jdbc",
+            "spark.sql.catalog.lake.uri": postgres.jdbc_url,
+            "spark.sql.catalog.lake.jdbc.user": postgres.user,
+            "spark.sql.catalog.lake.jdbc.password": postgres.password,
+            "spark.sql.catalog.lake.jdbc.schema-version": "V1",
+            "spark.sql.catalog.lake.warehouse": lake.as_uri(),
+        }
         env = {**os.environ, "SPARK_HOME": str(SPARK_HOME), "SPARK_LOCAL_IP": "127.0.0.1",
                "PYSPARK_PYTHON": str(self.executor_python), "PYSPARK_DRIVER_PYTHON": sys.executable}
         env.pop("ECOMFLOW_RUNTIME", None)
         command = [
             str(SPARK_HOME / "bin" / "spark-submit"), "--master", MASTER,
             "--py-files", str(self.py_files),
+            "--jars", ",".join([*local_iceberg.jars(), POSTGRES_JDBC_JAR]),
+            *[arg for key, value in catalog.items() for arg in ("--conf", f"{key}={value}")],
             "--conf", "spark.eventLog.enabled=true", "--conf", f"spark.eventLog.dir=file://{events}",
             "--conf", f"spark.pyspark.python={self.executor_python}",
             "--conf", f"spark.pyspark.driver.python={sys.executable}",
@@ -105,6 +125,10 @@ class Launcher:
         (log,) = events.iterdir()
         # split on newlines only: plan texts in the log hold U+2028 and U+0085 (the contract's whitespace)
         return done, [json.loads(line) for line in log.read_text(encoding="utf-8").split("\n") if line]
+
+
+def properties_of_the_lake(events: list[dict]) -> dict[str, str]:
+    return {k: v for k, v in spark_properties(events).items() if k.startswith("spark.sql.catalog.lake")}
 
 
 def spark_properties(events: list[dict]) -> dict[str, str]:
@@ -127,11 +151,16 @@ def assert_ran_on_the_launchers_cluster(events: list[dict]) -> None:
     assert set(executors) <= {"0", "1", "2", "3"}  # the executors of the two workers
 
 
-def read_table(spark, uri: str, schema):
-    return spark.read.schema(schema).option("basePath", uri).parquet(uri)
+def read_table(lake: Path, postgres, name: str) -> list[dict]:  # noqa: ANN001 - a PostgresEndpoint
+    """The committed rows of a table of the launched job's catalog `lake` (pyiceberg on the same rows)."""
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    url = f"postgresql+psycopg://{postgres.user}:{postgres.password}@{postgres.host}:{postgres.port}/{postgres.database}"
+    catalog = SqlCatalog("lake", uri=url, warehouse=lake.as_uri())
+    return catalog.load_table(("ecomflow", name)).scan().to_arrow().to_pylist()
 
 
-def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(launcher, spark, tmp_path):
+def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(launcher, local_stack, tmp_path):
     source = tmp_path / "hostile.csv"
     source.write_bytes(("\n".join([HEADER, *HOSTILE_CSV]) + "\n").encode("latin-1"))
     lake = tmp_path / "lake"
@@ -139,7 +168,8 @@ def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(l
 
     # Hostile on purpose (4 of 9 lines quarantined): the gate's quarantine limit is raised for it.
     done, events = launcher.submit("batch_etl.py", "--input", str(source), "--lake", str(lake),
-                                   "--report", str(report), "--max_quarantine_share", "0.5", name="batch")
+                                   "--report", str(report), "--max_quarantine_share", "0.5", name="batch",
+                                   lake=lake, postgres=local_stack.postgres)
 
     assert_ran_on_the_launchers_cluster(events)
     # The job logs its report (CloudWatch in Glue) and prints nothing of its own: spark-submit
@@ -150,15 +180,15 @@ def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(l
     counts = json.loads(report.read_text())
     assert (counts["rows_read"], counts["rows_curated"], counts["rows_quarantined"], counts["duplicates_dropped"]) \
         == (len(HOSTILE_CSV), CURATED_LINES, QUARANTINED_LINES, 1)
-    curated = read_table(spark, f"file://{lake}/curated/sales", CURATED_SCHEMA)
-    assert curated.count() == curated.select("record_id").distinct().count() == CURATED_LINES
-    quarantine = read_table(spark, f"file://{lake}/quarantine/sales", QUARANTINE_SCHEMA)
-    assert sorted(r["reason"] for r in quarantine.collect()) == sorted(
+    assert properties_of_the_lake(events)["spark.sql.catalog.lake.type"] == "jdbc"  # the launcher's catalog
+    curated = read_table(lake, local_stack.postgres, "sales")
+    assert len(curated) == len({r["record_id"] for r in curated}) == CURATED_LINES
+    quarantine = read_table(lake, local_stack.postgres, "sales_quarantine")
+    assert sorted(r["reason"] for r in quarantine) == sorted(
         ["zero_quantity", "bad_invoice_date", "malformed_csv", "wrong_field_count"])
 
 
-def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamodb(launcher, local_stack, spark,
-                                                                                  tmp_path):
+def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamodb(launcher, local_stack, tmp_path):
     tag = uuid.uuid4().hex[:8]
     stream_name, invoice_table, customer_table = f"launch-{tag}", f"Invoice-{tag}", f"Customer-{tag}"
     kinesis.ensure_stream(aws.client("kinesis"), stream_name, shards=2)
@@ -177,7 +207,8 @@ def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamod
     done, events = launcher.submit(
         "stream_etl.py", "--stream_name", stream_name, "--lake", str(lake),
         "--checkpoint_location", str(tmp_path / "checkpoint"), "--invoice_table", invoice_table,
-        "--customer_table", customer_table, "--window_size", "1", "--until_idle", "on", name="stream")
+        "--customer_table", customer_table, "--window_size", "1", "--until_idle", "on", name="stream",
+        lake=lake, postgres=local_stack.postgres)
 
     assert_ran_on_the_launchers_cluster(events)
     items = [dynamodb.from_attributes(i) for i in ddb.scan(TableName=invoice_table)["Items"]]
@@ -185,7 +216,6 @@ def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamod
         ("536365", "85123A", 2), ("536365", "85123A", 6), ("536370", "22728", 24), ("C536379", "D", -1)]
     summaries = ddb.scan(TableName=customer_table)["Items"]
     assert len(summaries) == 3  # (17850, 536365), (14527, C536379), (12583, 536370)
-    curated = read_table(spark, f"file://{lake}/curated/sales", CURATED_SCHEMA)
-    assert curated.count() == 4
-    quarantine = read_table(spark, f"file://{lake}/quarantine/sales", QUARANTINE_SCHEMA)
-    assert sorted(r["raw_line"] for r in quarantine.collect()) == sorted(d.decode() for d in junk)
+    assert len(read_table(lake, local_stack.postgres, "sales")) == 4
+    quarantine = read_table(lake, local_stack.postgres, "sales_quarantine")
+    assert sorted(r["raw_line"] for r in quarantine) == sorted(d.decode() for d in junk)

@@ -8,7 +8,6 @@ the topic on the moto server, and the CLI exits non-zero. Expected numbers are w
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 import uuid
@@ -22,7 +21,6 @@ from ecomflow import aws
 from ecomflow.app import batch_job
 from ecomflow.app.entry import EXIT_GATE_FAILED
 from ecomflow.cli.main import main as cli_main
-from ecomflow.stores.lake import HadoopFs
 
 pytestmark = pytest.mark.integration
 
@@ -47,11 +45,19 @@ def write_csv(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def lake_snapshot(lake: Path) -> dict[str, str]:
-    """Every published file of the lake (run folders and run reports left out) with the hash of its content."""
-    return {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(lake.rglob("*"))
-            if p.is_file() and not {"_runs", "_reports"} & set(p.relative_to(lake).parts)}
+def lake_snapshot(lake: Path) -> dict[str, object]:
+    """What readers of the lake see: each table's `main` snapshot and its rows (through the catalog)."""
+    from ecomflow.analytics.explore import open_lake
+    from ecomflow.local import iceberg as local_iceberg
+
+    catalog = local_iceberg.sql_catalog(str(lake))
+    view = open_lake(lake)
+    return {
+        "snapshots": {name: local_iceberg.load_table(catalog, "ecomflow", name).current_snapshot().snapshot_id
+                      for name in ("sales", "sales_quarantine")},
+        "sales": sorted(view.connection.execute("SELECT * FROM sales").fetchall()),
+        "quarantine": sorted(view.connection.execute("SELECT * FROM quarantine").fetchall()),
+    }
 
 
 class Listener:
@@ -77,15 +83,16 @@ class Listener:
                 return envelopes
 
 
-def corrupt_partition(spark, staged_uri: str, partition: str) -> None:
-    """Rewrite one staged partition with a copy of its first row whose line_type is unknown."""
-    source = f"{staged_uri}/{partition}"
-    rows = spark.read.parquet(source)
-    bad_copy = rows.limit(1).withColumn("line_type", F.lit("refund"))
-    rows.unionByName(bad_copy).coalesce(1).write.parquet(f"{source}.corrupt")
-    fs = HadoopFs(spark)
-    fs.delete(source)
-    fs.move(f"{source}.corrupt", source)
+def corrupt_partition(spark, staged, partition: str) -> str:
+    """Add to the run's audit branch a copy of one of its rows whose line_type is unknown; returns the branch."""
+    from ecomflow.stores import iceberg
+
+    table, branch = staged.table, staged.branch
+    where = iceberg.partition_filter(None, table.partitions, [iceberg.partition_values(table, partition)])
+    spark.table(table.at(branch)).where(where).limit(1).withColumn("line_type", F.lit("refund")) \
+        .createOrReplaceTempView("bad_copy")
+    spark.sql(f"INSERT INTO {table.at(branch)} SELECT * FROM bad_copy")
+    return branch
 
 
 class CorruptingGate:
@@ -93,7 +100,8 @@ class CorruptingGate:
 
     def __init__(self, real) -> None:  # noqa: ANN001 - ecomflow.pipelines.quality.QualityGate
         self.real = real
-        self.corrupted: list[str] = []
+        self.corrupted: list[str] = []  # the audit branches it corrupted
+        self.table = None
 
     @property
     def last_report(self):  # noqa: ANN201 - the CLI reads the audited report from the gate
@@ -103,8 +111,8 @@ class CorruptingGate:
         self.real.check_input(spark, config, run_id)
 
     def __call__(self, spark, staged_run) -> None:  # noqa: ANN001
-        corrupt_partition(spark, staged_run.curated.staged_uri, CORRUPTED_PARTITION)
-        self.corrupted.append(staged_run.curated.staged_uri)
+        self.corrupted.append(corrupt_partition(spark, staged_run.curated, CORRUPTED_PARTITION))
+        self.table = staged_run.curated.table
         self.real(spark, staged_run)
 
 
@@ -154,7 +162,7 @@ def test_a_good_run_publishes_and_says_which_partitions(runs):
     assert message["quarantine_partitions"] == ["reason=zero_quantity"]
     assert (message["rows_curated"], message["rows_quarantined"], message["revenue_curated"]) == (4, 1, "-11059.060")
     assert message["quality"]["success"] is True and message["quality"]["failed"] == []
-    assert sorted(k for k in runs.before if k.endswith(".parquet") and k.startswith("curated"))  # it is in the lake
+    assert len(runs.before["sales"]) == 4 and len(runs.before["quarantine"]) == 1  # it is in the lake
 
 
 def test_the_corrupted_run_reached_the_real_gate(runs):
@@ -167,8 +175,18 @@ def test_a_failed_gate_exits_non_zero(runs):
 
 
 def test_a_failed_gate_publishes_nothing(runs):
-    assert runs.after == runs.before
-    assert not (runs.lake / "curated" / "sales" / "year=2011" / "month=3").exists()
+    assert runs.after == runs.before  # main's snapshots and rows, as readers see them
+
+
+def test_a_failed_gate_leaves_its_audit_branch_for_inspection(runs, spark):
+    from ecomflow.stores import iceberg
+
+    [branch] = runs.gates[0].corrupted
+    assert branch == runs.bad_report["audit_branch"] == iceberg.audit_branch(runs.bad_report["run_id"])
+    table = runs.gates[0].table
+    assert [b["name"] for b in iceberg.branches(spark, table)] == [branch]
+    months = {r.month for r in iceberg.read_table(spark, table, branch).select("month").collect()}
+    assert 3 in months and 3 not in {r[-1] for r in runs.after["sales"]}  # on the branch, not in main
 
 
 def test_a_failed_gate_keeps_its_audited_report_in_the_lake(runs):

@@ -130,7 +130,7 @@ def test_customer_rfm_view(published):
     ]
 
 
-def test_query_monthly_revenue_through_the_catalog(published, capsys):
+def test_query_monthly_revenue_through_the_catalog(local_stack, published, capsys):
     assert cli_main(["query", "monthly_revenue", "--database", published.database, "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [(r["year"], r["month"], r["invoices"], r["customers"], Decimal(r["gross_revenue"]),
@@ -140,13 +140,13 @@ def test_query_monthly_revenue_through_the_catalog(published, capsys):
     ]
 
 
-def test_sql_command_reads_the_quarantine_table(published, capsys):
+def test_sql_command_reads_the_quarantine_table(local_stack, published, capsys):
     sql = "SELECT reason, COUNT(*) AS n FROM ecomflow.sales_quarantine GROUP BY reason"
     assert cli_main(["sql", sql, "--database", published.database, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == [{"reason": "zero_quantity", "n": 1}]
 
 
-def test_lake_and_postgres_agree_on_rfm_inputs(published, capsys):
+def test_lake_and_postgres_agree_on_rfm_inputs(local_stack, published, capsys):
     assert cli_main(["query", "rfm_inputs", "--database", published.database, "--json"]) == 0
     athena = [(r["customer_id"], r["recency_days"], r["frequency"], Decimal(r["monetary"]))
               for r in json.loads(capsys.readouterr().out)]

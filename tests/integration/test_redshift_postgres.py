@@ -38,14 +38,14 @@ def test_migrate_twice_applies_nothing_the_second_time(target):
     assert target.migrate() == []
 
 
-def test_upsert_twice_leaves_the_same_rows(spark, target):
+def test_upsert_twice_leaves_the_same_rows(local_stack, spark, target):
     rows = spark.createDataFrame([line("a", "HEART", 6, "2.55"), line("b", "LANTERN", 2, "3.39")], CURATED_SCHEMA)
     target.upsert_frame(rows)
     target.upsert_frame(rows)
     assert sales(target.dsn) == [("a", "HEART", 6, Decimal("15.300")), ("b", "LANTERN", 2, Decimal("6.780"))]
 
 
-def test_upsert_updates_a_changed_row_and_inserts_a_new_one(spark, target):
+def test_upsert_updates_a_changed_row_and_inserts_a_new_one(local_stack, spark, target):
     target.upsert_frame(spark.createDataFrame([line("a", "HEART", 6, "2.55")], CURATED_SCHEMA))
     merged = target.upsert_frame(spark.createDataFrame(
         [line("a", "WHITE HEART", 6, "2.55"), line("c", "CLOCK", 1, "3.75")], CURATED_SCHEMA))
@@ -53,7 +53,7 @@ def test_upsert_updates_a_changed_row_and_inserts_a_new_one(spark, target):
     assert sales(target.dsn) == [("a", "WHITE HEART", 6, Decimal("15.300")), ("c", "CLOCK", 1, Decimal("3.750"))]
 
 
-def test_no_staging_table_is_left_behind(spark, target):
+def test_no_staging_table_is_left_behind(local_stack, spark, target):
     target.upsert_frame(spark.createDataFrame([line("a", "HEART", 6, "2.55")], CURATED_SCHEMA))
     with psycopg.connect(target.dsn) as conn:
         tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1").fetchall()

@@ -81,7 +81,7 @@ def test_the_archive_keeps_every_record_the_stream_carried(streamed):
     assert all(Path(uri).parent.as_posix().split("/raw/stream/")[1].startswith("year=") for uri in objects)
 
 
-def test_batch_reading_the_archive_curates_the_record_ids_the_stream_did(spark, streamed):
+def test_batch_reading_the_archive_curates_the_record_ids_the_stream_did(local_stack, spark, streamed):
     config, _, tmp = streamed
     replay_lake = to_uri(str(tmp / "replay-lake"))
 
@@ -98,7 +98,7 @@ def test_batch_reading_the_archive_curates_the_record_ids_the_stream_did(spark, 
     assert report.rows_read == len(LINES) and report.duplicates_dropped == 1
 
 
-def test_replaying_the_archive_into_the_streams_own_lake_adds_nothing(spark, streamed):
+def test_replaying_the_archive_into_the_streams_own_lake_adds_nothing(local_stack, spark, streamed):
     config, _, tmp = streamed
     before = curated_ids(spark, config.lake_uri)
 

@@ -32,7 +32,7 @@ IMPLEMENTATIONS = ("ours", "pyspark", "pandas", "duckdb")
 
 
 @pytest.fixture(scope="module")
-def bench_result(tmp_path_factory) -> dict:
+def bench_result(local_stack, tmp_path_factory) -> dict:
     """One harness run (x1, one run, no quiet gate) over the tiny file; the parsed results JSON."""
     work = tmp_path_factory.mktemp("bench")
     source = work / "tiny.csv"

@@ -54,7 +54,9 @@ def run_batch_entry(argv: Sequence[str], raise_reported: bool = False) -> tuple[
     try:
         report = run_batch_job(config, run_id)
     except QualityGateError as exc:
-        log.error("run %s not published (what it staged is kept under %s/%s): %s", run_id, config.runs_uri, run_id, exc)
+        branch = getattr(exc.report, "audit_branch", None)
+        kept = f"its rows wait on the audit branch {branch}" if branch else "nothing was staged"
+        log.error("run %s not published (%s): %s", run_id, kept, exc)
         if raise_reported and notify.was_reported(exc):
             raise FailureReported(f"quality gate failed, nothing published: {exc} ({notify.REPORTED_MARK})") from exc
         return EXIT_GATE_FAILED, exc.report if isinstance(exc.report, RunReport) else None

@@ -116,6 +116,13 @@ def batch_summary(report: Mapping[str, Any] | None, seconds: float, published: b
         span = partition_span(partitions)
         lines.append(f"Wrote {plural(len(partitions), 'curated partition')}" + (f" ({span})" if span else "")
                      + f" and {plural(len(quarantine_partitions), 'quarantine partition')}.")
+        snapshots = report.get("snapshots") or {}
+        if snapshots:
+            lines.append("Readers now see snapshot " + ", ".join(f"{snapshots[name]} of {name}" for name in
+                                                                sorted(snapshots)) + " (`ecomflow history`).")
+    elif report.get("audit_branch") and report.get("quality"):
+        lines.append(f"The run's rows wait on the audit branch {report['audit_branch']} for inspection "
+                     "(`ecomflow branches` lists and drops them).")
     lines.append(gate_sentence(report.get("quality"), gate_enabled))
     if report_places:
         lines.append("Full report: " + ", ".join(report_places))  # the JSON files, then the run's page

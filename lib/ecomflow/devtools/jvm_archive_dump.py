@@ -20,13 +20,17 @@ def dump(partial: str) -> int:
     from ecomflow.app.batch_job import publish_gate
     from ecomflow.config import BatchConfig, to_uri
     from ecomflow.devtools.generate import generate_file
+    from ecomflow.local.localstack import stack_environment, temporary_stack
     from ecomflow.local.spark import LOCAL_SETTINGS
     from ecomflow.pipelines.batch import run_batch
     from ecomflow.runtime import build_runtime
 
     options = (f"{LOCAL_SETTINGS['spark.driver.extraJavaOptions']} -Xlog:cds*=error:stderr "
                f"-XX:ArchiveClassesAtExit={partial}")
-    with tempfile.TemporaryDirectory(prefix="ecomflow-jvm-archive-") as scratch:
+    # The lake's catalog needs PostgreSQL: a stack of its own, gone with the sample (`make setup`
+    # leaves nothing running).
+    with tempfile.TemporaryDirectory(prefix="ecomflow-jvm-archive-") as scratch, temporary_stack() as stack, \
+            stack_environment(stack):
         sample = os.path.join(scratch, "sample.csv.gz")
         generate_file(sample, SAMPLE_ROWS, seed=1)
         runtime = build_runtime("jvm-archive", extra={"spark.driver.extraJavaOptions": options})

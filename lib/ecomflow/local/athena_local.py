@@ -202,23 +202,17 @@ def view_sql(database: str, table: dict[str, Any]) -> str:
     descriptor = table["StorageDescriptor"]
     keys = table.get("PartitionKeys", [])
     columns = [*descriptor.get("Columns", []), *keys]
-    select = ", ".join(f"CAST({_ident(c['Name'])} AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}"
-                       for c in columns)
     name = f"{_ident(database)}.{_ident(table['Name'])}"
-    empty = ", ".join(f"CAST(NULL AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}" for c in columns)
-    # Athena answers an empty table with no rows; read_parquet would fail on no files.
-    empty_view = f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
     if is_iceberg(table):
         metadata = table["Parameters"].get("metadata_location")
         files = iceberg.committed_files(iceberg.static_table(metadata)) if metadata else []
-        if not files:
-            return empty_view
-        source = f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
-        return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
+        return files_view_sql(name, columns, files)
     location = _local_path(descriptor["Location"].rstrip("/"))
     pattern = location + "/*" * len(keys) + "/*.parquet"
     if "://" not in location and not glob.glob(pattern):
-        return empty_view
+        return files_view_sql(name, columns, [])  # Athena answers an empty table with no rows
+    select = ", ".join(f"CAST({_ident(c['Name'])} AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}"
+                       for c in columns)
     source = (f"read_parquet({_literal(pattern)}, "
               f"hive_partitioning = {'true' if keys else 'false'}, union_by_name = true)")
     return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
