@@ -33,7 +33,7 @@ def raw_file(tmp_path_factory) -> Path:
     return path
 
 
-def test_batch_json_is_printed_once_and_the_summary_goes_to_stderr(raw_file, tmp_path):
+def test_batch_json_is_printed_once_and_the_summary_goes_to_stderr(local_stack, raw_file, tmp_path):
     done = ecomflow("batch", "--input", str(raw_file), "--lake", str(tmp_path / "lake"), "--json",
                     "--report", str(tmp_path / "report.json"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
@@ -48,7 +48,7 @@ def test_batch_json_is_printed_once_and_the_summary_goes_to_stderr(raw_file, tmp
     assert not ANSI.search(done.stderr)  # not a terminal: no status line, no colours
 
 
-def test_batch_without_json_prints_only_the_summary(raw_file, tmp_path):
+def test_batch_without_json_prints_only_the_summary(local_stack, raw_file, tmp_path):
     done = ecomflow("batch", "--input", str(raw_file), "--lake", str(tmp_path / "lake"), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "{" not in done.stdout and '"rows_read"' not in done.stderr
@@ -74,7 +74,7 @@ def test_an_unknown_cli_option_of_batch_gets_a_hint(tmp_path):
     assert not (tmp_path / "lake").exists()
 
 
-def test_on_a_terminal_the_status_line_is_drawn_and_the_summary_follows(raw_file, tmp_path):
+def test_on_a_terminal_the_status_line_is_drawn_and_the_summary_follows(local_stack, raw_file, tmp_path):
     """Run under a pseudo-terminal, as a person would: the status line appears on stderr while Spark works."""
     import pty
     import select
@@ -104,7 +104,7 @@ def test_on_a_terminal_the_status_line_is_drawn_and_the_summary_follows(raw_file
     assert "Published run " in text
 
 
-def test_a_run_the_gate_stops_says_so_in_words_and_keeps_its_report(tmp_path):
+def test_a_run_the_gate_stops_says_so_in_words_and_keeps_its_report(local_stack, tmp_path):
     (tmp_path / "notes.csv").write_text("this is a readme, not the raw file\n")
     done = ecomflow("batch", "--input", str(tmp_path / "notes.csv"), "--lake", str(tmp_path / "lake"), cwd=tmp_path)
     assert done.returncode == 3

@@ -23,7 +23,7 @@ KERNEL = "ecomflow-notebook-tests"
 
 
 @pytest.fixture(scope="module")
-def generated_lake(spark, tmp_path_factory) -> tuple[Path, Path]:
+def generated_lake(spark, local_stack, tmp_path_factory) -> tuple[Path, Path]:
     """A lake and its run report from 3,000 generated lines (with malformed ones, so quarantine is not empty)."""
     folder = tmp_path_factory.mktemp("notebook-lake")
     raw = folder / "retail.csv"

@@ -41,7 +41,7 @@ def open_in_chromium(page: Path) -> tuple[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def published_lake(spark, tmp_path_factory) -> tuple[Path, dict]:
+def published_lake(spark, local_stack, tmp_path_factory) -> tuple[Path, dict]:
     """A lake with one published run (through the quality gate) and its report kept in the lake."""
     folder = tmp_path_factory.mktemp("run-page")
     raw = folder / "retail.csv"
@@ -77,7 +77,7 @@ def test_the_chromium_check_catches_a_broken_page(tmp_path):
     assert any("Uncaught ReferenceError" in line for line in console)
 
 
-def test_ecomflow_batch_writes_the_page_beside_the_run(tmp_path):
+def test_ecomflow_batch_writes_the_page_beside_the_run(local_stack, tmp_path):
     import os
     import sys
 
