@@ -113,7 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             to_curated,
             with_lineage,
         )
-        from ecomflow.stores import lake
+        from ecomflow.stores.files import HadoopFs
     gate = QualityGate()  # starts importing great-expectations in the background, as the job does
     with phase("JVM start + SparkSession (build_runtime)"):
         runtime = build_runtime("profile", extra=extra)
@@ -124,10 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         staged = stage_run(spark, config, run_id)
     with phase("quality gate (great-expectations)"):
         gate(spark, staged)
-    with phase("publish (partition moves)"):
+    with phase("publish (fast-forward of main to the audit branch)"):
         publish_run(spark, staged)
     with phase("delete run folder"):
-        lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
+        HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
     pipeline_total = sum(t for name, t in TIMINGS if name not in ("python imports (pyspark, ecomflow)",))
 
     if args.probes:

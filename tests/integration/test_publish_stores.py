@@ -47,9 +47,16 @@ def pg_rows(dsn: str, sql: str) -> list[tuple]:
         return conn.execute(sql).fetchall()
 
 
-def partitions(database: str, table: str) -> set[tuple[str, ...]]:
-    pages = aws.client("glue").get_paginator("get_partitions").paginate(DatabaseName=database, TableName=table)
-    return {tuple(p["Values"]) for page in pages for p in page["Partitions"]}
+def glue_metadata(database: str, table: str) -> str:
+    """The metadata file the Glue table names: what Athena reads."""
+    return aws.client("glue").get_table(DatabaseName=database, Name=table)["Table"]["Parameters"]["metadata_location"]
+
+
+def catalog_metadata(lake, table: str) -> str:  # noqa: ANN001 - a Path
+    """The metadata file of the table's current state in the lake's own (Iceberg JDBC) catalog."""
+    from ecomflow.local import iceberg
+
+    return iceberg.metadata_locations(str(lake), "ecomflow", [table])[table]
 
 
 @pytest.fixture(scope="module")
@@ -70,23 +77,24 @@ def published(local_stack, spark, tmp_path_factory):
     for _ in range(2):
         run_batch(Runtime(spark=spark), config, after_publish=hooks)
         runs.append(SimpleNamespace(
-            curated=partitions(database, "sales"), quarantine=partitions(database, "sales_quarantine"),
+            glue={name: glue_metadata(database, name) for name in ("sales", "sales_quarantine")},
+            iceberg={name: catalog_metadata(folder / "lake", name) for name in ("sales", "sales_quarantine")},
             sales=pg_rows(dsn, "SELECT COUNT(*), SUM(revenue), COUNT(DISTINCT record_id) FROM sales")[0]))
     yield SimpleNamespace(database=database, dsn=dsn, runs=runs, lake=folder / "lake")
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
-def test_catalog_holds_the_touched_partitions_once_after_two_runs(published):
+def test_the_glue_tables_name_the_published_snapshot_after_each_run(published):
     first, second = published.runs
-    assert first.curated == second.curated == {("2011", "1"), ("2011", "2")}
-    assert first.quarantine == second.quarantine == {("zero_quantity",)}
+    assert first.glue == first.iceberg and second.glue == second.iceberg
 
 
-def test_catalog_tables_point_at_the_lake(published):
+def test_catalog_tables_are_iceberg_tables_at_the_lake(published):
     table = aws.client("glue").get_table(DatabaseName=published.database, Name="sales")["Table"]
+    assert table["Parameters"]["table_type"] == "ICEBERG"
     assert table["StorageDescriptor"]["Location"] == f"file://{published.lake}/curated/sales"
-    assert [k["Name"] for k in table["PartitionKeys"]] == ["year", "month"]
+    assert table.get("PartitionKeys", []) == []  # in Iceberg's metadata
 
 
 def test_postgres_sales_agree_with_the_input_after_each_run(published):

@@ -76,7 +76,7 @@ def lake_tally() -> Tally:
 
     rows, revenue = _one_row(open_lake(DEMO_LAKE).connection.execute(
         "select count(*), coalesce(sum(revenue), 0) from sales").fetchone())
-    return Tally("lake (S3 curated parquet)", int(rows), Decimal(revenue))
+    return Tally("lake (Iceberg sales, main snapshot)", int(rows), Decimal(revenue))
 
 
 def redshift_tally(dsn: str) -> Tally:
