@@ -250,3 +250,23 @@ def test_partition_paths_and_values_round_trip_typed(sales):
     for bad in ("month=1/year=2011", "year=2011", "year=2011/month=1/x=2", "year2011/month=1"):
         with pytest.raises(ValueError, match="not a partition path"):
             iceberg.partition_values(sales, bad)
+
+
+def test_a_merge_carries_its_summary_into_the_snapshot_and_a_failure_inside_comes_back(spark, sales):
+    # From a thread of its own, as the streaming sinks' lanes run (a pinned JVM thread of its own).
+    writer = threading.Thread(target=iceberg.merge_new_rows, args=(spark, sales, frame(spark, ["a", "b"])),
+                              kwargs={"summary": {"ecomflow.batch-id": "7", "ecomflow.run-id": "stream-7"}})
+    writer.start()
+    writer.join()
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["c"]))  # no summary: none of ours
+    rows = spark.sql(f"SELECT summary FROM {sales.ident}.snapshots ORDER BY committed_at").collect()
+    first, second = (row["summary"] for row in rows)
+    assert first["ecomflow.batch-id"] == "7" and first["ecomflow.run-id"] == "stream-7"
+    assert first["added-records"] == "2"
+    assert "ecomflow.batch-id" not in second  # the thread-local was cleared after the first commit
+
+    def fails():
+        raise KeyError("inside")
+
+    with pytest.raises(KeyError, match="inside"):
+        iceberg.with_commit_properties(spark, {"ecomflow.batch-id": "8"}, fails)

@@ -26,7 +26,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,12 +230,68 @@ def _retryable(exc: BaseException) -> bool:
     return any(marker in text for marker in _RETRYABLE)
 
 
+class _JavaCallable:
+    """A Python function as a `java.util.concurrent.Callable`, for py4j to call back.
+
+    An exception of the function is kept here and raised again in Python by the caller: what comes
+    back through the JVM is only py4j's wrapper of it.
+    """
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        self.error: BaseException | None = None
+
+    def call(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return None
+
+    class Java:
+        implements = ("java.util.concurrent.Callable",)
+
+
+def with_commit_properties(spark: SparkSession, summary: Mapping[str, str] | None, fn: Callable[[], object]) -> None:
+    """Run `fn` with `summary` as extra snapshot-summary properties of the Iceberg commits it makes.
+
+    SQL (MERGE) takes no snapshot properties: Iceberg's Spark writes read them from a thread-local
+    that `org.apache.iceberg.spark.CommitMetadata.withCommitProperties` sets around a Callable. The
+    Callable is this Python function, called back by py4j: PySpark's pinned-thread ClientServer
+    runs the callback on the Python thread that made the call, and the SQL it submits on the JVM
+    thread that is waiting for it, so the commit sees the thread-local.
+    """
+    if not summary:
+        fn()
+        return
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    properties = jvm.java.util.HashMap()
+    for key, value in summary.items():
+        properties.put(str(key), str(value))
+    from pyspark.java_gateway import ensure_callback_server_started
+
+    ensure_callback_server_started(spark.sparkContext._gateway)  # as PySpark's foreachBatch does
+    callable_ = _JavaCallable(fn)
+    try:
+        jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
+            properties, callable_, jvm.java.lang.Class.forName("java.lang.Exception"))
+    except Exception:
+        if callable_.error is not None:
+            raise callable_.error from None
+        raise
+
+
 def merge_new_rows(spark: SparkSession, table: LakeTable, rows: DataFrame, branch: str | None = None,
                    touched: Sequence[Mapping[str, object]] | None = None,
-                   attempts: int = MERGE_ATTEMPTS, backoff_s: float = 0.2) -> list[Mapping[str, object]]:
+                   attempts: int = MERGE_ATTEMPTS, backoff_s: float = 0.2,
+                   summary: Mapping[str, str] | None = None) -> list[Mapping[str, object]]:
     """Add the rows of `rows` whose key the table lacks, in one commit; retried when a concurrent commit conflicts.
 
     `rows` must hold one row per key. Returns the partitions `rows` touches (none: nothing is done).
+    `summary` (e.g. `{"ecomflow.batch-id": "7"}`) goes into the commit's snapshot summary
+    (`with_commit_properties`); a replay that adds nothing still commits, and says so there too.
 
     Raises:
         PublishError: the commit still conflicted after `attempts` tries.
@@ -249,7 +305,7 @@ def merge_new_rows(spark: SparkSession, table: LakeTable, rows: DataFrame, branc
     try:
         for attempt in range(1, attempts + 1):
             try:
-                spark.sql(sql)
+                with_commit_properties(spark, summary, lambda: spark.sql(sql))
                 break
             except Exception as exc:
                 if not _retryable(exc) or attempt == attempts:
