@@ -471,3 +471,88 @@ def read_table(spark: SparkSession, table: LakeTable, branch: str | None = None,
         frame = frame.where(partition_filter(None, table.partitions, touched))
     return frame
 
+
+
+# --- what one commit did --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Commit:
+    """One snapshot of a table as its summary tells it: id, rows and data files it added."""
+
+    snapshot_id: int
+    added_records: int
+    added_data_files: int
+    summary: Mapping[str, str]
+
+
+def commits_with(spark: SparkSession, table: LakeTable, summary: Mapping[str, str]) -> list[Commit]:
+    """The table's snapshots whose summary holds every `key: value` of `summary`, oldest first.
+
+    How a writer finds its own commit after a MERGE (by a token it put into the summary, see
+    `merge_new_rows(summary=...)`): the table's current snapshot may already be another writer's.
+    """
+    condition = " AND ".join(f"summary[{_literal(key)}] = {_literal(str(value))}" for key, value in summary.items())
+    rows = spark.sql(f"SELECT snapshot_id, summary FROM {table.ident}.snapshots "
+                     f"WHERE {condition or 'true'} ORDER BY committed_at").collect()
+    return [Commit(int(row["snapshot_id"]), int((row["summary"] or {}).get("added-records", 0)),
+                   int((row["summary"] or {}).get("added-data-files", 0)), dict(row["summary"] or {}))
+            for row in rows]
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A data file of a table: where it is and its size (what a Redshift COPY manifest names)."""
+
+    path: str
+    size_bytes: int
+    records: int
+
+
+def added_data_files(spark: SparkSession, table: LakeTable, snapshot_id: int) -> list[DataFile]:
+    """The data files snapshot `snapshot_id` added, read from that snapshot's own manifests only.
+
+    Through Iceberg's Java API (`Snapshot.addedDataFiles`): its cost follows the commit, not the
+    table. (The `entries` metadata table reads every manifest of the current snapshot, and
+    `VERSION AS OF` on metadata tables fails in Iceberg 1.10 here.)
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    name = f"{table.catalog}.{table.database}.{table.name}"
+    java_table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, name)
+    snapshot = java_table.snapshot(int(snapshot_id))
+    if snapshot is None:
+        raise PublishError(f"{table.short} has no snapshot {snapshot_id} (expired?)")
+    found = []
+    iterator = snapshot.addedDataFiles(java_table.io()).iterator()
+    while iterator.hasNext():
+        file = iterator.next()
+        found.append(DataFile(str(file.location()), int(file.fileSizeInBytes()), int(file.recordCount())))
+    return sorted(found, key=lambda f: f.path)
+
+
+def committed_files(spark: SparkSession, table: LakeTable,
+                    touched: Sequence[Mapping[str, object]] | None = None) -> list[DataFile]:
+    """The data files of `main`'s committed snapshot (of the `touched` partitions), with their sizes.
+
+    What a COPY manifest lists. A data file is all of its rows only while no delete file applies
+    to it: our MERGEs never delete, so a delete file here is someone else's and is refused rather
+    than loaded past.
+
+    Raises:
+        PublishError: a touched partition has delete files.
+    """
+    wanted = None if touched is None else {partition_path(values, table.partitions) for values in touched}
+    rows = spark.sql(f"SELECT content, file_path, file_size_in_bytes, record_count, partition "
+                     f"FROM {table.ident}.files").collect()
+    found, deletes = [], 0
+    for row in rows:
+        if wanted is not None and partition_path(row["partition"].asDict(), table.partitions) not in wanted:
+            continue
+        if int(row["content"]) != 0:
+            deletes += 1
+            continue
+        found.append(DataFile(str(row["file_path"]), int(row["file_size_in_bytes"]), int(row["record_count"])))
+    if deletes:
+        raise PublishError(f"{table.short}: {deletes} delete files in the partitions to load; their data files "
+                           "are not all rows: compact them first (`ecomflow maintain`)")
+    return sorted(found, key=lambda f: f.path)
