@@ -41,11 +41,8 @@ def config(tmp_path: Path) -> StreamConfig:
 
 
 @pytest.fixture
-def lake(spark, config, local_stack, monkeypatch):
+def lake(spark, config, local_stack):
     """The config's lake with its Iceberg catalog on the local stack: (curated, quarantine) tables."""
-    from ecomflow.local import iceberg as local_iceberg
-
-    monkeypatch.setattr(local_iceberg, "load_endpoints", lambda: local_stack)
     return iceberg.open_tables(spark, config.lake_uri, config.lake_database)
 
 
