@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -270,3 +271,23 @@ def test_a_merge_carries_its_summary_into_the_snapshot_and_a_failure_inside_come
 
     with pytest.raises(KeyError, match="inside"):
         iceberg.with_commit_properties(spark, {"ecomflow.batch-id": "8"}, fails)
+
+
+def test_a_commit_is_found_by_its_summary_and_names_only_the_files_it_added(spark, sales, tmp_path):
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["a", "b"]), summary={"ecomflow.commit-id": "one"})
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["b", "c"]), summary={"ecomflow.commit-id": "two"})
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["c"]), summary={"ecomflow.commit-id": "three"})  # a replay
+    (first,) = iceberg.commits_with(spark, sales, {"ecomflow.commit-id": "one"})
+    (second,) = iceberg.commits_with(spark, sales, {"ecomflow.commit-id": "two"})
+    replay = iceberg.commits_with(spark, sales, {"ecomflow.commit-id": "three"})
+    assert (first.added_records, second.added_records) == (2, 1)
+    assert all(commit.added_records == 0 for commit in replay)  # if the empty MERGE commits at all
+
+    added = iceberg.added_data_files(spark, sales, second.snapshot_id)
+    assert len(added) == second.added_data_files and sum(f.records for f in added) == 1
+    committed = iceberg.committed_files(spark, sales, [{"year": 2011, "month": 12}])
+    assert {f.path for f in added} < {f.path for f in committed}
+    assert sorted(f.path for f in committed) == iceberg.data_files(spark, sales)
+    for file in committed:  # sizes as on disk: what a COPY manifest's content_length must say
+        assert Path(file.path.removeprefix("file:")).stat().st_size == file.size_bytes
+    assert iceberg.committed_files(spark, sales, [{"year": 2011, "month": 1}]) == []
