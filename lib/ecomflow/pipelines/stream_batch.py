@@ -15,7 +15,7 @@ from ecomflow.config import StreamConfig
 from ecomflow.spark.schemas import CURATED_PARTITIONS, QUARANTINE_PARTITIONS
 from ecomflow.spark.transforms import to_curated, to_quarantine
 from ecomflow.stores.dynamodb import Rejected
-from ecomflow.stores.iceberg import Commit, partition_path
+from ecomflow.stores.iceberg import partition_path
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,6 @@ class StreamBatch:
     written: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)  # per sink, for the batch log
     rejected: list[Rejected] = field(default_factory=list)  # what a store refused, line by line
-    commits: dict[str, Commit] = field(default_factory=dict)  # the lake commit of each table (by name)
 
     @property
     def curated_touched(self) -> tuple[str, ...]:
@@ -74,7 +73,3 @@ class StreamBatch:
     @property
     def quarantine(self) -> DataFrame:
         return to_quarantine(self.lines)
-
-    @property
-    def staging_uri(self) -> str:
-        return f"{self.config.runs_uri}/stream/{self.config.job_name}-{self.batch_id}"

@@ -98,15 +98,13 @@ def merge_into_lake(batch: StreamBatch, table: iceberg.LakeTable, rows: DataFram
 def save_lake(batch: StreamBatch) -> None:
     """MERGE the batch's new curated and quarantined rows into the lake's Iceberg tables: one commit each.
 
-    A table the batch has no rows for is not touched at all (no Spark job, no commit). The commit
-    of `sales` is kept on the batch (`batch.commits`) for a Redshift target that loads its files.
+    A table the batch has no rows for is not touched at all (no Spark job, no commit). A Redshift
+    target that loads the commit's files finds it by the batch's summary (`RedshiftSink`).
     """
     sales, quarantine = iceberg.open_tables(batch.lines.sparkSession, batch.config.lake_uri,
                                             batch.config.lake_database)
     curated = merge_into_lake(batch, sales, batch.curated, batch.curated_touched)
     quarantined = merge_into_lake(batch, quarantine, batch.quarantine, batch.quarantine_touched)
-    if curated is not None:
-        batch.commits[sales.name] = curated
     batch.written.update(lake_curated=curated.added_records if curated else 0,
                          lake_quarantined=quarantined.added_records if quarantined else 0)
 
