@@ -67,14 +67,20 @@ class Concurrently:
             raise errors[0]
 
 
-# Snapshot-summary keys of a micro-batch's lake commits (`ecomflow history` shows them): which job
-# and batch, and a token of the one MERGE, by which the sink finds its own commit afterwards.
-SUMMARY_JOB, SUMMARY_BATCH, SUMMARY_COMMIT = "ecomflow.job", "ecomflow.batch-id", "ecomflow.commit-id"
+# Snapshot-summary keys of a micro-batch's lake commits (`ecomflow history` shows them): which job,
+# checkpoint and batch, and a token of the one MERGE, by which the sink finds its own commit afterwards.
+SUMMARY_JOB, SUMMARY_CHECKPOINT = "ecomflow.job", "ecomflow.checkpoint"
+SUMMARY_BATCH, SUMMARY_COMMIT = "ecomflow.batch-id", "ecomflow.commit-id"
 
 
 def batch_summary(batch: StreamBatch) -> dict[str, str]:
-    """The snapshot summary of this micro-batch's commits: job name and batch id (see `SUMMARY_JOB`)."""
-    return {SUMMARY_JOB: batch.config.job_name, SUMMARY_BATCH: str(batch.batch_id)}
+    """The snapshot summary of this micro-batch's commits: job, checkpoint and batch id.
+
+    Batch ids start again at 0 with a new checkpoint: the checkpoint's location keeps a new run's
+    batch 0 apart from an old one's when a replay looks up its batch's commits (`RedshiftSink`).
+    """
+    return {SUMMARY_JOB: batch.config.job_name, SUMMARY_CHECKPOINT: batch.config.checkpoint_uri,
+            SUMMARY_BATCH: str(batch.batch_id)}
 
 
 def merge_into_lake(batch: StreamBatch, table: iceberg.LakeTable, rows: DataFrame,

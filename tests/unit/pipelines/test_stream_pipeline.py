@@ -111,6 +111,7 @@ def test_process_batch_commits_curated_and_quarantine_once_each_with_the_batch_i
     for table in lake:
         ((_, summary),) = snapshots(spark, table)  # one commit per table
         assert summary["ecomflow.batch-id"] == "5" and summary["ecomflow.job"] == config.job_name
+        assert summary["ecomflow.checkpoint"] == config.checkpoint_uri
         assert summary["ecomflow.commit-id"]
 
 

@@ -50,7 +50,7 @@ def fake_batch(spark, curated, touched, batch_id=0):
     return SimpleNamespace(lines=SimpleNamespace(sparkSession=spark), curated=curated, curated_touched=touched,
                            batch_id=batch_id, written={},
                            config=SimpleNamespace(lake_uri="s3://lake", lake_database="ecomflow",
-                                                  job_name="ecomflow-stream-etl"))
+                                                  job_name="ecomflow-stream-etl", checkpoint_uri="s3://cp/a"))
 
 
 def test_the_redshift_sink_migrates_once_then_hands_every_batch_to_upsert_batch(lake):
@@ -74,7 +74,8 @@ def test_a_target_that_reads_the_lake_gets_every_commit_of_the_batch_id(lake):
     target = RecordingTarget(merged_rows=2, reads_lake=True)
     batch = fake_batch(object(), object(), ("year=2011/month=1",), batch_id=4)
     RedshiftSink(target)(batch)
-    assert lake == [{"ecomflow.job": "ecomflow-stream-etl", "ecomflow.batch-id": "4"}]  # a replay's attempts too
+    assert lake == [{"ecomflow.job": "ecomflow-stream-etl", "ecomflow.checkpoint": "s3://cp/a",
+                     "ecomflow.batch-id": "4"}]  # a replay's attempts too
     ((_, _, _, _, commits),) = [c for c in target.calls if c[0] == "upsert_batch"]
     assert [c.snapshot_id for c in commits] == [40]
 
@@ -91,4 +92,4 @@ def test_an_unknown_merge_count_is_written_as_zero_and_a_batch_without_curated_r
 
 def test_the_summary_of_a_batchs_commits_names_job_and_batch():
     assert stream_sinks.batch_summary(fake_batch(object(), object(), (), batch_id=12)) == {
-        "ecomflow.job": "ecomflow-stream-etl", "ecomflow.batch-id": "12"}
+        "ecomflow.job": "ecomflow-stream-etl", "ecomflow.checkpoint": "s3://cp/a", "ecomflow.batch-id": "12"}
