@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from ecomflow import contract, runtime
-from ecomflow.errors import PublishError
+from ecomflow.errors import ConfigError, PublishError
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -270,9 +270,15 @@ def with_commit_properties(spark: SparkSession, summary: Mapping[str, str] | Non
     properties = jvm.java.util.HashMap()
     for key, value in summary.items():
         properties.put(str(key), str(value))
+    from py4j.clientserver import ClientServer
     from pyspark.java_gateway import ensure_callback_server_started
 
-    ensure_callback_server_started(spark.sparkContext._gateway)  # as PySpark's foreachBatch does
+    gateway = spark.sparkContext._gateway
+    if not isinstance(gateway, ClientServer):
+        # Py4J's JavaGateway could run the callback's SQL on another JVM thread: the commit would
+        # silently lack the summary, and whoever finds a commit by it would find none.
+        raise ConfigError("snapshot summaries need PySpark's pinned threads (PYSPARK_PIN_THREAD=true, the default)")
+    ensure_callback_server_started(gateway)  # as PySpark's foreachBatch does
     callable_ = _JavaCallable(fn)
     try:
         jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
