@@ -265,11 +265,6 @@ def with_commit_properties(spark: SparkSession, summary: Mapping[str, str] | Non
     if not summary:
         fn()
         return
-    jvm = spark.sparkContext._jvm
-    assert jvm is not None
-    properties = jvm.java.util.HashMap()
-    for key, value in summary.items():
-        properties.put(str(key), str(value))
     from py4j.clientserver import ClientServer
     from pyspark.java_gateway import ensure_callback_server_started
 
@@ -279,6 +274,11 @@ def with_commit_properties(spark: SparkSession, summary: Mapping[str, str] | Non
         # silently lack the summary, and whoever finds a commit by it would find none.
         raise ConfigError("snapshot summaries need PySpark's pinned threads (PYSPARK_PIN_THREAD=true, the default)")
     ensure_callback_server_started(gateway)  # as PySpark's foreachBatch does
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    properties = jvm.java.util.HashMap()
+    for key, value in summary.items():
+        properties.put(str(key), str(value))
     callable_ = _JavaCallable(fn)
     try:
         jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
