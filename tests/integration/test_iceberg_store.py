@@ -120,10 +120,11 @@ def test_a_branch_on_an_empty_table_and_a_publish_after_main_moved_on(spark, sal
 
 def test_history_lists_the_commits_newest_first(spark, sales):
     iceberg.merge_new_rows(spark, sales, frame(spark, ["a", "b"]))
-    iceberg.merge_new_rows(spark, sales, frame(spark, ["b", "c"]))
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["b", "c"]), summary={"ecomflow.batch-id": "3"})
     rows = iceberg.history(spark, sales)
     assert [r["added_records"] for r in rows][:2] == [1, 2]
     assert rows[0]["total_records"] == 3
+    assert [r["ids"] for r in rows][:2] == [{"ecomflow.batch-id": "3"}, {}]
 
 
 def test_two_writers_adding_overlapping_keys_at_once_keep_every_key_once(spark, sales):

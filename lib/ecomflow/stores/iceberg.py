@@ -55,6 +55,7 @@ TABLE_PROPERTIES: Mapping[str, str] = {
 MERGE_ATTEMPTS = 12
 _RETRYABLE = ("ValidationException", "CommitFailedException", "Found conflicting files")
 BRANCH_PREFIX = "audit_"
+SUMMARY_PREFIX = "ecomflow."  # our keys in a snapshot summary (`history` shows them)
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -443,6 +444,8 @@ def history(spark: SparkSession, table: LakeTable, limit: int = 50) -> list[dict
         "added_records": int((row["summary"] or {}).get("added-records", 0)),
         "deleted_records": int((row["summary"] or {}).get("deleted-records", 0)),
         "total_records": int((row["summary"] or {}).get("total-records", 0)),
+        # Our own keys (`merge_new_rows(summary=...)`): the run or micro-batch that made the commit.
+        "ids": {k: v for k, v in (row["summary"] or {}).items() if k.startswith(SUMMARY_PREFIX)},
     } for row in rows]
 
 
