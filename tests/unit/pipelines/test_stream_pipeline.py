@@ -215,3 +215,34 @@ def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, co
     again = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, refusing_store])
     assert again.written["dead_lettered"] == 1
     assert read(spark, lake, "quarantine").where("reason = 'rejected_by_dynamodb'").count() == 1  # idempotent
+
+
+@pytest.mark.integration
+def test_a_replay_after_a_crash_before_redshift_still_hands_it_the_files_the_first_attempt_committed(
+        spark, config, lake):
+    from ecomflow.stores.redshift import UpsertResult
+
+    class FilesTarget:  # a Data API-like target: loads what the batch's lake commits added
+        reads_lake = True
+        loaded: list[list[str]] = []
+
+        def migrate(self):
+            return []
+
+        def upsert_batch(self, spark, table, curated, commits):
+            files = [f.path for c in commits if c.added_data_files
+                     for f in iceberg.added_data_files(spark, table, c.snapshot_id)]
+            self.loaded.append(files)
+            return UpsertResult((), len(files))
+
+    def crash(batch: stream_batch.StreamBatch) -> None:
+        raise RuntimeError("killed after the lake")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, crash])
+    target = FilesTarget()
+    replay = stream.process_batch(records(spark, LINES), 0, config,
+                                  sinks=[stream_sinks.save_lake, stream_sinks.RedshiftSink(target)])
+    assert replay.written["lake_curated"] == 0  # the first attempt's commit holds the rows...
+    (files,) = target.loaded
+    assert files and sorted(files) == iceberg.data_files(spark, lake[0])  # ...and Redshift still gets its files
