@@ -84,3 +84,19 @@ def pg_database(local_stack):
     yield local_stack.postgres.with_database(name)
     with psycopg.connect(admin_dsn, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def lake_sql(local_stack):
+    """`lake_sql(lake, "curated"|"quarantine", select)`: DuckDB over a lake's committed Iceberg snapshot.
+
+    Read as every reader reads it (`analytics.explore.open_lake`: the catalog's current metadata,
+    its committed files), never a listing of the lake's folders.
+    """
+    from ecomflow.analytics.explore import open_lake
+
+    def run(lake, zone: str, select: str = "*"):
+        view = "sales" if zone == "curated" else "quarantine"
+        return open_lake(lake).connection.execute(f"select {select} from {view}")
+
+    return run

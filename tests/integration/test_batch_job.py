@@ -6,7 +6,6 @@ import json
 from decimal import Decimal
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from ecomflow.config import parse_batch_config
@@ -53,14 +52,8 @@ def batch(spark, input_path: Path, lake: Path, *extra: str):
     return run_batch(Runtime(spark=spark), config)
 
 
-def lake_sql(lake: Path, zone: str, select: str = "*") -> duckdb.DuckDBPyConnection:
-    """Run `select <select> from <zone table>` in DuckDB over the lake's parquet files."""
-    glob = f"{lake}/{zone}/sales/*/{'*/' if zone == 'curated' else ''}*.parquet"
-    return duckdb.connect().execute(f"select {select} from read_parquet('{glob}', hive_partitioning=true)")
-
-
 @pytest.fixture(scope="module")
-def hostile_run(spark, tmp_path_factory):
+def hostile_run(spark, local_stack, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("hostile")
     source = write_hostile_file(tmp / "hostile.csv")
     lake = tmp / "lake"
@@ -79,14 +72,14 @@ def test_hostile_file_accounts_for_every_line(hostile_run):
     assert report.quarantined_by_reason == {r: expected_bad.count(r) for r in sorted(set(expected_bad))}
 
 
-def test_hostile_file_each_bad_line_quarantined_with_its_reason(hostile_run):
+def test_hostile_file_each_bad_line_quarantined_with_its_reason(lake_sql, hostile_run):
     _, lake, _ = hostile_run
     quarantined = dict(lake_sql(lake, "quarantine", "raw_line, reason").fetchall())
     expected = {line.rstrip("\r"): reason for line, reason in HOSTILE if reason}
     assert quarantined == expected
 
 
-def test_hostile_file_good_lines_curated_with_contract_types(hostile_run):
+def test_hostile_file_good_lines_curated_with_contract_types(lake_sql, hostile_run):
     _, lake, _ = hostile_run
     types = {d[0]: str(d[1]) for d in lake_sql(lake, "curated").description}
     assert types["unit_price"] == "DECIMAL(12,3)" and types["revenue"] == "DECIMAL(18,3)"
@@ -98,7 +91,7 @@ def test_hostile_file_good_lines_curated_with_contract_types(hostile_run):
     assert rows["C536381"][3] == Decimal("-3.390")
 
 
-def test_second_run_changes_nothing(spark, hostile_run):
+def test_second_run_changes_nothing(local_stack, lake_sql, spark, hostile_run):
     source, lake, first = hostile_run
     before = sorted(lake_sql(lake, "curated", "record_id").fetchall())
     second = batch(spark, source, lake)
@@ -108,7 +101,7 @@ def test_second_run_changes_nothing(spark, hostile_run):
     assert second.rows_curated == first.rows_curated
 
 
-def test_run_keeps_rows_published_by_other_inputs(spark, tmp_path):
+def test_run_keeps_rows_published_by_other_inputs(local_stack, lake_sql, spark, tmp_path):
     lake = tmp_path / "lake"
     a = tmp_path / "a.csv"
     b = tmp_path / "b.csv"
@@ -119,7 +112,7 @@ def test_run_keeps_rows_published_by_other_inputs(spark, tmp_path):
     assert lake_sql(lake, "curated", "count(*)").fetchone()[0] == 2
 
 
-def test_utf8_with_bom_and_another_date_format(spark, tmp_path):
+def test_utf8_with_bom_and_another_date_format(local_stack, lake_sql, spark, tmp_path):
     source = tmp_path / "utf8.csv"
     line = "536367,GIFT_0001_20,Gift Voucher \u00a320.00,1,2010-12-01 09:00,17.02,,United Kingdom"
     source.write_bytes(("\ufeff" + HEADER + "\r\n" + line + "\r\n").encode("utf-8"))
@@ -143,7 +136,7 @@ def test_report_is_written_as_json(spark, tmp_path):
     assert Decimal(report["revenue_curated"]) > 0
 
 
-def test_missing_input_is_a_clear_error(spark, tmp_path):
+def test_missing_input_is_a_clear_error(local_stack, spark, tmp_path):
     from ecomflow.errors import InputError
 
     with pytest.raises(InputError, match="cannot read input"):

@@ -30,6 +30,7 @@ import pandas as pd
 
 from ecomflow import contract
 from ecomflow.errors import InputError
+from ecomflow.local import iceberg
 from ecomflow.local.athena_local import DEFAULT_DATABASE, LocalAthena, load_query, to_duckdb
 from ecomflow.local.home import state_root
 from ecomflow.stores import catalog
@@ -100,14 +101,33 @@ def _lake_uri(lake: str | os.PathLike[str] | None) -> str:
 def lake_athena(lake: str | os.PathLike[str] | None = None) -> LocalAthena:
     """The lake's tables as `ecomflow sql --lake` reads them: DuckDB views named like the catalog's.
 
+    Each view reads the committed snapshot of `main` its Iceberg catalog names (the local JDBC
+    catalog on the local stack's PostgreSQL), as Athena reads the Glue table: never a listing of
+    the lake's folders, which also hold unpublished branches and failed commits.
+
     Raises:
-        InputError: a local lake folder without `curated/sales`.
+        InputError: a local lake folder without `curated/sales`, or one whose tables are plain
+            parquet (an old lake: `ecomflow migrate` brings it into Iceberg).
     """
     uri = _lake_uri(lake)
-    athena = LocalAthena(DEFAULT_DATABASE)
-    for spec in catalog.lake_tables(uri):
-        athena.add_table(catalog.table_input(spec))
+    specs = catalog.lake_tables(uri)
+    database = iceberg.lake_database(uri)
+    if database is None and _parquet_folders(uri):
+        raise InputError(f"the lake at {uri} has no Iceberg table {contract.CURATED_TABLE} in its catalog "
+                         f"but parquet folders: a plain-parquet lake (`ecomflow migrate --lake {uri}` brings it in)")
+    names = [spec.name for spec in specs]
+    # No table yet (a lake no run has published to): empty tables, as Athena answers.
+    locations = iceberg.metadata_locations(uri, database, names) if database else dict.fromkeys(names)
+    athena = LocalAthena(DEFAULT_DATABASE)  # the name the SQL files are written against
+    for spec in specs:
+        athena.add_table(catalog.table_input(spec, locations[spec.name]))
     return athena
+
+
+def _parquet_folders(lake_uri: str) -> list[Path]:
+    """Hive partition folders of an old plain-parquet lake (`curated/sales/year=2011/...`), if any."""
+    folder = _local_folder(lake_uri)
+    return [] if folder is None else sorted((folder / contract.CURATED_ZONE).glob("year=*"))
 
 
 def lake_location(lake: str | os.PathLike[str] | None = None) -> str:
@@ -197,6 +217,18 @@ def latest_report(lake: str | os.PathLike[str] | None = None, published_only: bo
     return None
 
 
+def lake_partitions(lake: str | os.PathLike[str] | None, table: str) -> list[str]:
+    """The partitions (`year=2011/month=1`) holding data in the committed snapshot of a lake table."""
+    uri = _lake_uri(lake)
+    database = iceberg.lake_database(uri)
+    if database is None:
+        return []
+    found = set()
+    for path in iceberg.committed_files(iceberg.load_table(iceberg.sql_catalog(uri), database, table)):
+        found.add("/".join(part for part in path.split("/")[:-1] if "=" in part))
+    return sorted(found)
+
+
 def describe_lake(lake: str | os.PathLike[str] | None = None) -> str:
     """One line saying which lake a reader reads: its location, partitions per table, its latest run."""
     location = _lake_uri(lake)
@@ -205,10 +237,8 @@ def describe_lake(lake: str | os.PathLike[str] | None = None) -> str:
         return f"lake {location}"
     counts = []
     for spec in catalog.lake_tables(str(folder)):
-        base = Path(spec.location)
-        pattern = "/".join(["*"] * max(len(spec.partition_keys), 1))
-        parts = [d for d in base.glob(pattern) if d.is_dir() and any(d.glob("*.parquet"))]
-        counts.append(f"{spec.name} {len(parts)} partition{'s' if len(parts) != 1 else ''}")
+        parts = len(lake_partitions(location, spec.name))
+        counts.append(f"{spec.name} {parts} partition{'s' if parts != 1 else ''}")
     latest = latest_report(location)
     run = f"; latest run {latest.parent.name}" if latest is not None else "; no run report in it"
     return f"lake {folder} ({', '.join(counts)}{run})"

@@ -19,9 +19,9 @@ from ecomflow.config import BatchConfig
 from ecomflow.errors import QualityGateError
 from ecomflow.pipelines.batch import new_run_id, run_batch
 from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
-from ecomflow.runtime import build_runtime
+from ecomflow.runtime import LAKE_CATALOG, build_runtime
 from ecomflow.spark.report import RunReport
-from ecomflow.stores import catalog, notify, redshift
+from ecomflow.stores import catalog, iceberg, notify, redshift
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,23 @@ def publish_gate(config: BatchConfig) -> QualityGate | None:
 
 
 def catalog_hook(config: BatchConfig) -> AfterPublish | None:
-    """The after-publish hook that registers a run's partitions, or None without `--catalog_database`."""
+    """The hook that shows the published tables in the Glue Data Catalog; None without `--catalog_database`.
+
+    Where the lake's Iceberg catalog is the Glue Data Catalog (Glue's `spark.sql.catalog.lake`),
+    every commit already moved the Glue table's `metadata_location`: nothing is left to do. Where it
+    is another (the local JDBC catalog), the Glue tables are pointed at the published metadata, as
+    Iceberg's GlueCatalog would have done, so Athena (and its local stand-in) read that snapshot.
+    """
     database = config.catalog_database
     if not database:
         return None
 
     def register_catalog(spark: SparkSession, staged: StagedRun) -> None:
-        catalog.register_run(aws.client("glue"), database, staged.config.lake_uri, staged.curated.partitions,
-                             staged.quarantine.partitions)
+        tables = (staged.curated.table, staged.quarantine.table)
+        if tables[0].catalog == LAKE_CATALOG:
+            return
+        catalog.register_tables(aws.client("glue"), database, staged.config.lake_uri,
+                                {table.name: iceberg.metadata_location(spark, table) for table in tables})
 
     return register_catalog
 
@@ -58,7 +67,7 @@ def redshift_hook(config: BatchConfig) -> AfterPublish | None:
         target = redshift.redshift_target(staged.config.redshift)
         assert target is not None  # the mode is not "off"
         target.migrate()
-        target.upsert_partitions(spark, staged.config.curated_uri, staged.curated.partitions)
+        target.upsert_partitions(spark, staged.curated.table, staged.curated.partitions)
 
     return upsert_redshift
 

@@ -280,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ecomflow.cli.archive import add_commands as add_archive_commands
 
     add_archive_commands(commands)  # archive (the local Firehose)
+    from ecomflow.cli.lake import add_commands as add_lake_commands
+
+    add_lake_commands(commands)  # history, branches, maintain, migrate
     commands.choices["stream"].add_argument("--log-level", default=argparse.SUPPRESS,
                                             help="as `ecomflow --log-level`")
     return parser
@@ -382,6 +385,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         from ecomflow.cli.archive import run_command as run_archive_command
 
         handled = run_archive_command(args)
+        if handled is not None:
+            return handled
+        from ecomflow.cli.lake import run_command as run_lake_command
+
+        handled = run_lake_command(args)
         if handled is not None:
             return handled
     except BrokenPipeError:  # `ecomflow query | head`: the reader has all it wanted

@@ -99,6 +99,8 @@ STREAM_HELP: tuple[GlueArgument, ...] = (
     GlueArgument("stream_name", "NAME", "the Kinesis stream to read", required=True),
     GlueArgument("lake", "DIR_OR_URI", "the lake the micro-batches append to", required=True),
     GlueArgument("checkpoint_location", "DIR_OR_URI", "where the stream's checkpoint is kept", required=True),
+    GlueArgument("catalog_database", "NAME", "the catalog database of the lake's Iceberg tables",
+                 "ecomflow"),
     GlueArgument("stream_arn", "ARN", "the stream's ARN (Glue's Kinesis source; names the region too)"),
     GlueArgument("region", "REGION", "the stream's region", "the stream ARN's, else the environment's"),
     GlueArgument("window_size", "SECONDS", "micro-batch window", str(config.DEFAULT_WINDOW_SECONDS)),

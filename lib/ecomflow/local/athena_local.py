@@ -7,6 +7,11 @@ the table's parquet location, hive partitions, or for an Iceberg table the data 
 current snapshot; columns cast to the catalog's types, like Athena's schema-on-read) and runs the
 SQL after the few rewrites Trino-vs-DuckDB needs (`to_duckdb`).
 
+Time travel reads an Iceberg table as Athena engine v3 does: `FROM ecomflow.sales FOR VERSION AS OF
+<snapshot id>` reads that snapshot's committed files, `FOR TIMESTAMP AS OF TIMESTAMP '2011-12-09
+12:00:00 UTC'` the snapshot `main` pointed at then (the last one committed at or before it). Each
+such reference becomes a view of its own over that snapshot's files (`time_travel`).
+
     athena = LocalAthena.from_catalog(aws.client("glue"), "ecomflow")
     result = athena.query("monthly_revenue")    # QueryResult(columns, rows)
 """
@@ -24,12 +29,13 @@ from typing import Any
 
 import duckdb
 
+from ecomflow import contract
 from ecomflow.errors import ConfigError, InputError
 from ecomflow.local import iceberg
 
 log = logging.getLogger(__name__)
 
-DEFAULT_DATABASE = "ecomflow"  # the database name the SQL files are written against
+DEFAULT_DATABASE = contract.LAKE_DATABASE  # the database name the SQL files are written against
 
 # Glue/Hive type -> DuckDB type (decimal(p,s) passes through).
 _DUCKDB_TYPES = {
@@ -130,6 +136,62 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+def _columns(table: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*table["StorageDescriptor"].get("Columns", []), *table.get("PartitionKeys", [])]
+
+
+def files_view_sql(name: str, columns: list[dict[str, Any]], files: list[str]) -> str:
+    """The DuckDB view `name` (quoted) over parquet `files`, typed as the Glue `columns`; no files: an empty view."""
+    if not files:
+        empty = ", ".join(f"CAST(NULL AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}" for c in columns)
+        return f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
+    select = ", ".join(f"CAST({_ident(c['Name'])} AS {duckdb_type(c['Type'])}) AS {_ident(c['Name'])}"
+                       for c in columns)
+    source = f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
+    return f"CREATE OR REPLACE VIEW {name} AS SELECT {select} FROM {source}"
+
+
+# `<table> FOR VERSION AS OF <snapshot id | 'ref'>` / `<table> FOR TIMESTAMP AS OF [TIMESTAMP] '<time>'`
+# (and Athena's `FOR SYSTEM_VERSION` / `FOR SYSTEM_TIME` spellings of the same).
+TIME_TRAVEL = re.compile(
+    r"""(?P<ref>(?:(?P<schema>"[^"]+"|\w+)\s*\.\s*)?(?P<table>"[^"]+"|\w+))\s+FOR\s+"""
+    r"""(?P<kind>SYSTEM_VERSION|VERSION|SYSTEM_TIME|TIMESTAMP)\s+AS\s+OF\s+"""
+    r"""(?P<value>-?\d+|TIMESTAMP\s*'[^']*'|'[^']*')""", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class TimeTravel:
+    """One `FOR VERSION/TIMESTAMP AS OF` reference of a query: which table, and the snapshot's id, name or time."""
+
+    start: int
+    end: int
+    schema: str | None
+    table: str
+    kind: str  # "version" or "timestamp"
+    value: str  # a snapshot id, a branch or tag name, or a time as written (without TIMESTAMP)
+
+
+def _unquote(name: str) -> str:
+    """`"Sales"` -> `Sales`; an unquoted name folds to lower case, as Trino folds it."""
+    return name[1:-1].replace('""', '"') if name.startswith('"') else name.lower()
+
+
+def time_travel_refs(sql: str) -> list[TimeTravel]:
+    """The time-travel references in `sql`, in order."""
+    found = []
+    for match in TIME_TRAVEL.finditer(sql):
+        kind = "version" if "VERSION" in match["kind"].upper() else "timestamp"
+        value = re.sub(r"^TIMESTAMP\s*", "", match["value"], flags=re.IGNORECASE)
+        if value.startswith("'"):
+            value = value[1:-1]
+        elif kind == "timestamp":
+            raise InputError(f"FOR TIMESTAMP AS OF needs a time, e.g. TIMESTAMP '2011-12-09 12:00:00 UTC', "
+                             f"not {match['value']}")
+        found.append(TimeTravel(match.start(), match.end(), _unquote(match["schema"]) if match["schema"] else None,
+                                _unquote(match["table"]), kind, value))
+    return found
+
+
 def view_sql(database: str, table: dict[str, Any]) -> str:
     """The DuckDB view of one Glue table (a GetTables entry), typed like the catalog.
 
@@ -147,7 +209,8 @@ def view_sql(database: str, table: dict[str, Any]) -> str:
     # Athena answers an empty table with no rows; read_parquet would fail on no files.
     empty_view = f"CREATE OR REPLACE VIEW {name} AS SELECT {empty} WHERE false"
     if is_iceberg(table):
-        files = iceberg.committed_files(iceberg.static_table(table["Parameters"]["metadata_location"]))
+        metadata = table["Parameters"].get("metadata_location")
+        files = iceberg.committed_files(iceberg.static_table(metadata)) if metadata else []
         if not files:
             return empty_view
         source = f"read_parquet([{', '.join(_literal(f) for f in files)}], union_by_name = true)"
@@ -173,6 +236,8 @@ class LocalAthena:
         self.connection.execute("SET integer_division = true")
         self.connection.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(database)}")
         self.tables: list[str] = []
+        # Iceberg tables by name: their Glue entry and pyiceberg table, for time travel.
+        self.iceberg_tables: dict[str, tuple[dict[str, Any], Any | None]] = {}
 
     @classmethod
     def from_catalog(cls, glue: Any, database: str = DEFAULT_DATABASE) -> LocalAthena:
@@ -192,22 +257,89 @@ class LocalAthena:
             athena.add_table(table)
         return athena
 
-    def add_table(self, table: dict[str, Any]) -> None:
-        """Create (or replace) the view of one Glue table."""
-        self.connection.execute(view_sql(self.database, table))
-        self.tables.append(table["Name"])
+    def add_table(self, table: dict[str, Any], iceberg_table: Any = None) -> None:
+        """Create (or replace) the view of one Glue table.
+
+        Args:
+            iceberg_table: for an Iceberg table, its pyiceberg table when the caller holds it (from a
+                catalog); by default it is read from the entry's `metadata_location`.
+        """
+        if iceberg_table is None and is_iceberg(table):
+            metadata = table["Parameters"].get("metadata_location")  # none yet: a table without a commit
+            iceberg_table = iceberg.static_table(metadata) if metadata else None
+        if iceberg_table is not None or is_iceberg(table):
+            self.iceberg_tables[table["Name"]] = (table, iceberg_table)
+            files = iceberg.committed_files(iceberg_table) if iceberg_table is not None else []
+            view = files_view_sql(f"{_ident(self.database)}.{_ident(table['Name'])}", _columns(table), files)
+        else:
+            view = view_sql(self.database, table)
+        self.connection.execute(view)
+        if table["Name"] not in self.tables:
+            self.tables.append(table["Name"])
         log.debug("view %s.%s over %s", self.database, table["Name"], table["StorageDescriptor"]["Location"])
 
     def sql(self, athena_sql: str) -> QueryResult:
-        """Run Athena SQL (after `to_duckdb`) and return all rows."""
+        """Run Athena SQL (after `to_duckdb` and `time_travel`) and return all rows.
+
+        Raises:
+            InputError: the query failed, names an unknown table, or travels to a snapshot the table lacks.
+        """
         try:
-            cursor = self.connection.execute(to_duckdb(athena_sql, self.database))
+            cursor = self.connection.execute(self.time_travel(to_duckdb(athena_sql, self.database)))
         except duckdb.CatalogException as exc:
             raise InputError(self.unknown_table_message(exc)) from None
         except duckdb.Error as exc:
             raise InputError(f"query failed: {exc}") from None
         columns = [d[0] for d in cursor.description or []]
         return QueryResult(columns, [tuple(row) for row in cursor.fetchall()])
+
+    def time_travel(self, sql: str) -> str:
+        """`sql` with each `<table> FOR VERSION/TIMESTAMP AS OF ...` replaced by a view of that snapshot.
+
+        The view (`"<database>"."<table>@<snapshot id>"`) reads the snapshot's committed files, as
+        Athena reads an Iceberg table at a version: a snapshot id (or a branch or tag name), or for a
+        time the snapshot `main` pointed at then (the last committed at or before it).
+
+        Raises:
+            InputError: the table is not an Iceberg table of this database, or has no such snapshot.
+        """
+        refs = time_travel_refs(sql)
+        for ref in reversed(refs):  # from the end, so earlier offsets stay valid
+            view = self._snapshot_view(ref)
+            sql = sql[:ref.start] + view + sql[ref.end:]
+        return sql
+
+    def _snapshot_view(self, ref: TimeTravel) -> str:
+        qualified = f"{ref.schema}.{ref.table}" if ref.schema else ref.table
+        if ref.schema not in (None, self.database, DEFAULT_DATABASE) or ref.table not in self.iceberg_tables:
+            known = ", ".join(f"{self.database}.{n}" for n in sorted(self.iceberg_tables)) or "none"
+            raise InputError(f"{qualified} is not an Iceberg table here, so it has no versions "
+                             f"(the Iceberg tables are: {known})")
+        entry, table = self.iceberg_tables[ref.table]
+        name = f"{self.database}.{ref.table}"
+        if table is None:
+            raise InputError(f"{name} has no snapshots yet, so none {ref.value}")
+        if ref.kind == "version":
+            snapshot = (table.snapshot_by_id(int(ref.value)) if re.fullmatch(r"-?\d+", ref.value)
+                        else table.snapshot_by_name(ref.value))
+            if snapshot is None:
+                raise InputError(f"{name} has no snapshot {ref.value} (`ecomflow history` lists them)")
+        else:
+            try:
+                (millis,) = self.connection.execute("SELECT epoch_ms(CAST(? AS TIMESTAMPTZ))",
+                                                    [ref.value]).fetchone() or (None,)
+            except duckdb.Error:
+                raise InputError(f"FOR TIMESTAMP AS OF: not a time: {ref.value!r} "
+                                 "(e.g. TIMESTAMP '2011-12-09 12:00:00 UTC')") from None
+            snapshot = table.snapshot_as_of_timestamp(int(millis))
+            if snapshot is None:
+                raise InputError(f"{name} has no snapshot committed at or before {ref.value} "
+                                 "(`ecomflow history` lists them)")
+        view = f"{_ident(self.database)}.{_ident(f'{ref.table}@{snapshot.snapshot_id}')}"
+        self.connection.execute(files_view_sql(view, _columns(entry),
+                                               iceberg.committed_files(table, snapshot.snapshot_id)))
+        log.debug("%s at snapshot %s: view %s", name, snapshot.snapshot_id, view)
+        return view
 
     def unknown_table_message(self, exc: duckdb.Error) -> str:
         """DuckDB's catalog error with the tables there are, not its guess among its own (`pg_enum`)."""

@@ -21,6 +21,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ecomflow import contract
 from ecomflow.errors import EnvironmentMissingError, InputError, LocalStackError
 from ecomflow.local.localstack import PostgresEndpoint, load_endpoints, up
 
@@ -159,6 +160,41 @@ def load_table(catalog: Any, database: str, table: str) -> Any:
         return catalog.load_table((database, table))
     except NoSuchTableError:
         raise InputError(f"the lake has no table {database}.{table}") from None
+
+
+def lake_database(lake_uri: str, postgres: PostgresEndpoint | None = None) -> str | None:
+    """The namespace of the lake's catalog that holds its `sales` table: `ecomflow`, or the one a
+    run's `--catalog_database` named; None when the catalog holds no lake table."""
+    from pyiceberg.exceptions import NoSuchNamespaceError
+
+    catalog = sql_catalog(lake_uri, postgres)
+    namespaces = [ns[0] for ns in catalog.list_namespaces() if len(ns) == 1]
+    for database in sorted(namespaces, key=lambda name: name != contract.LAKE_DATABASE):
+        try:
+            if (database, contract.CURATED_TABLE) in catalog.list_tables(database):
+                return database
+        except NoSuchNamespaceError:
+            continue
+    return None
+
+
+def metadata_locations(lake_uri: str, database: str, names: list[str],
+                       postgres: PostgresEndpoint | None = None) -> dict[str, str | None]:
+    """The current metadata file of each named table of the lake's catalog (None: no such table yet).
+
+    Raises:
+        EnvironmentMissingError: no local stack running (and none may be started).
+    """
+    from pyiceberg.exceptions import NoSuchNamespaceError, NoSuchTableError
+
+    catalog = sql_catalog(lake_uri, postgres)
+    found: dict[str, str | None] = {}
+    for name in names:
+        try:
+            found[name] = catalog.load_table((database, name)).metadata_location
+        except (NoSuchTableError, NoSuchNamespaceError):
+            found[name] = None
+    return found
 
 
 def static_table(metadata_location: str) -> Any:

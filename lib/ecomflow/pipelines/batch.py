@@ -1,4 +1,10 @@
-"""The batch pipeline: raw CSV -> classified lines -> staged lake -> quality gate -> published lake."""
+"""The batch pipeline: raw CSV -> classified lines -> audit branch -> quality gate -> published lake.
+
+The lake's tables are Apache Iceberg (`stores.iceberg`): a run merges its new rows into an audit
+branch of its own, the gate reads that branch, and publishing moves `main` to it, one atomic commit
+per table. Readers of `main` never see a run half-published, and a streaming job committing to the
+same tables meanwhile loses nothing (docs/decisions.md).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +21,7 @@ from ecomflow.pipelines.staged import AfterPublish, QualityGate, StagedRun
 from ecomflow.runtime import Runtime
 from ecomflow.spark.readers import list_input_files, read_raw_lines
 from ecomflow.spark.report import RunReport, fill_report, run_metrics
-from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
 from ecomflow.spark.transforms import (
     classify_lines,
     drop_duplicate_lines,
@@ -25,7 +31,8 @@ from ecomflow.spark.transforms import (
     to_quarantine,
     with_lineage,
 )
-from ecomflow.stores import input_ledger, lake
+from ecomflow.stores import iceberg, input_ledger
+from ecomflow.stores.files import HadoopFs
 
 log = logging.getLogger(__name__)
 
@@ -56,34 +63,40 @@ def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) 
 
 
 def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRun:
-    """Stage both lake tables of a run and count what it read, kept, quarantined and dropped.
+    """Stage both lake tables of a run on its audit branch, and count what it read, kept, quarantined and dropped.
 
-    One pass over the input stages the curated table, and the report's counts are observed on the
-    way. Only when that pass saw bad lines does a second one stage the quarantine table.
+    One pass over the input writes the run's curated rows under `_runs/<run_id>/` and observes the
+    report's counts on the way; the MERGE into the branch reads those files (a retried commit reads
+    them again, not the input). Only when that pass saw bad lines does a second one stage the
+    quarantine.
     """
     run_uri = f"{config.runs_uri}/{run_id}"
     report = RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri)
+    sales, quarantine_table = iceberg.open_tables(spark, config.lake_uri, config.lake_database)
+    branch = iceberg.audit_branch(run_id)
     lines = load_lines(spark, config, datetime.now(UTC))
     counts = Observation("run_report")
-    curated = lake.stage_merge(spark, to_curated(lines.observe(counts, *run_metrics())), config.curated_uri,
-                               f"{run_uri}/staged/curated", "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
+    to_curated(lines.observe(counts, *run_metrics())).write.mode("overwrite").parquet(f"{run_uri}/new/curated")
     fill_report(report, counts.get)
-    quarantine_staged_uri = f"{run_uri}/staged/quarantine"
+    curated = iceberg.stage(spark, sales, spark.read.schema(CURATED_SCHEMA).parquet(f"{run_uri}/new/curated"),
+                            branch)
+    quarantine = iceberg.StagedTable(quarantine_table, branch, ())
     if report.rows_quarantined:
-        quarantine = lake.stage_merge(spark, to_quarantine(lines), config.quarantine_uri, quarantine_staged_uri,
-                                      "quarantine_id", QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA)
-    else:
-        quarantine = lake.StagedTable(quarantine_staged_uri, config.quarantine_uri, ())
+        to_quarantine(lines).write.mode("overwrite").parquet(f"{run_uri}/new/quarantine")
+        quarantine = iceberg.stage(spark, quarantine_table,
+                                   spark.read.schema(QUARANTINE_SCHEMA).parquet(f"{run_uri}/new/quarantine"), branch)
     report.partitions_written = list(curated.partitions)
     report.quarantine_partitions_written = list(quarantine.partitions)
+    report.audit_branch = branch
     return StagedRun(config, report, curated, quarantine)
 
 
 def publish_run(spark: SparkSession, staged: StagedRun) -> None:
-    """Swap the staged partitions of both tables into the lake."""
-    run_uri = f"{staged.config.runs_uri}/{staged.report.run_id}"
-    lake.publish_partitions(spark, staged.curated, f"{run_uri}/replaced/curated")
-    lake.publish_partitions(spark, staged.quarantine, f"{run_uri}/replaced/quarantine")
+    """Publish both tables' audit branches into `main`; the report names the snapshots readers now see."""
+    for table in (staged.curated, staged.quarantine):
+        snapshot = iceberg.publish(spark, table)
+        if snapshot is not None:
+            staged.report.snapshots[table.table.name] = snapshot
     staged.report.published = True
 
 
@@ -111,12 +124,12 @@ def run_batch(runtime: Runtime, config: BatchConfig, gate: QualityGate | None = 
     staged.report.inputs_skipped = todo.skipped if todo is not None else 0
     log.info("run %s staged: %s", run_id, staged.report.to_json())
     if gate is not None:
-        gate(spark, staged)  # on failure the staged run stays under _runs/ for inspection
+        gate(spark, staged)  # on failure `main` is untouched; the audit branch stays for inspection
     publish_run(spark, staged)
     for sink in after_publish:
         sink(spark, staged)
     if todo is not None:  # with the commit: only a run whose every sink succeeded has read its files
         input_ledger.record(spark, config.ledger_uri, todo.objects, run_id)
     runtime.commit()
-    lake.HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
+    HadoopFs(spark).delete(f"{config.runs_uri}/{run_id}")
     return staged.report

@@ -49,7 +49,7 @@ from ecomflow.pipelines.staged import StagedRun
 from ecomflow.spark import readers
 from ecomflow.spark.report import RunReport
 from ecomflow.spark.schemas import CURATED_SCHEMA
-from ecomflow.stores import lake
+from ecomflow.stores import iceberg
 
 if TYPE_CHECKING:
     import great_expectations as gx
@@ -416,14 +416,16 @@ def schema_problems(schema: T.StructType, contract: T.StructType = CURATED_SCHEM
             for f in contract.fields if f.name in actual and actual[f.name] != f.dataType]
 
 
-def read_staged_curated(spark: SparkSession, staged: lake.StagedTable) -> DataFrame:
-    """The staged curated rows with the schema their files hold (not the contract's).
+def read_staged_curated(spark: SparkSession, staged: iceberg.StagedTable) -> DataFrame:
+    """The rows of the touched partitions on the run's audit branch, with the table's own schema.
 
-    The gate must see what was written: reading with the contract schema would make the schema
-    checks vacuous.
+    What readers will see once the branch is published, not what the run meant to write: a table
+    made with other types (an older version's) fails the schema checks rather than passing them
+    vacuously. Nothing staged: an empty frame of the contract.
     """
-    schema = None if staged.partitions else CURATED_SCHEMA  # nothing staged: an empty frame of the contract
-    return lake.read_parquet_partitions(spark, staged.staged_uri, staged.partitions, schema)
+    if not staged.partitions:
+        return spark.createDataFrame([], CURATED_SCHEMA)
+    return iceberg.read_table(spark, staged.table, staged.branch, staged.touched)
 
 
 class QualityGate:

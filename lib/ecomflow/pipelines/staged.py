@@ -1,8 +1,10 @@
 """What a batch run staged, and the protocols of what judges and follows it: the gate and the hooks.
 
-Apart from the pipeline (`pipelines/batch.py`) so that the gate (`pipelines/quality.py`) and the
-after-publish hooks (`app/batch_job.py`) can name `StagedRun` without importing the pipeline; the
-stores below take plain values (partitions, URIs, the report), never a `StagedRun`.
+The run's rows wait on an audit branch of each Iceberg table (`stores.iceberg.stage`) until the
+gate passed; publishing moves `main` (`stores.iceberg.publish`). Apart from the pipeline
+(`pipelines/batch.py`) so that the gate (`pipelines/quality.py`) and the after-publish hooks
+(`app/batch_job.py`) can name `StagedRun` without importing the pipeline; the stores below take
+plain values (tables, partitions, the report), never a `StagedRun`.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pyspark.sql import SparkSession
 
 from ecomflow.config import BatchConfig
 from ecomflow.spark.report import RunReport
-from ecomflow.stores import lake
+from ecomflow.stores.iceberg import StagedTable
 
 
 class QualityGate(Protocol):
@@ -32,10 +34,10 @@ AfterPublish = Callable[[SparkSession, "StagedRun"], None]
 
 
 class StagedRun:
-    """What one run staged: its report and the staged curated and quarantine partitions."""
+    """What one run staged: its report, and what it merged into each table's audit branch."""
 
-    def __init__(self, config: BatchConfig, report: RunReport, curated: lake.StagedTable,
-                 quarantine: lake.StagedTable) -> None:
+    def __init__(self, config: BatchConfig, report: RunReport, curated: StagedTable,
+                 quarantine: StagedTable) -> None:
         self.config = config
         self.report = report
         self.curated = curated

@@ -41,6 +41,8 @@ class RunReport:
     mojibake_example: str | None = None
     control_char_lines: int = 0  # bad lines holding control characters (NUL, ...): signs of non-text input
     published: bool = False
+    audit_branch: str | None = None  # the Iceberg branch the run staged on (kept when the gate stops it)
+    snapshots: dict[str, int] = field(default_factory=dict)  # table -> the `main` snapshot the run published
     inputs_skipped: int = 0  # input files an incremental run left out: the ledger holds them already
     quality: dict[str, object] = field(default_factory=dict)
 

@@ -382,6 +382,31 @@ def publish_branch(spark: SparkSession, table: LakeTable, branch: str) -> str:
     return "merged"
 
 
+def stage(spark: SparkSession, table: LakeTable, rows: DataFrame, branch: str) -> StagedTable:
+    """Write-audit-publish, the write: the rows `table` lacks, merged into `branch` (made from `main` here).
+
+    Nothing reaches `main` (readers) until `publish_branch`. No rows: no branch, nothing staged.
+    """
+    touched = touched_partitions(rows, table.partitions)
+    if not touched:
+        return StagedTable(table, branch, ())
+    create_branch(spark, table, branch)
+    merge_new_rows(spark, table, rows, branch=branch, touched=touched)
+    return StagedTable(table, branch, partition_paths(table, touched), current_snapshot_id(spark, table, branch))
+
+
+def publish(spark: SparkSession, staged: StagedTable) -> int | None:
+    """Write-audit-publish, the publish: `main` gets the audited branch (`publish_branch`), the branch goes.
+
+    Returns `main`'s snapshot id afterwards (None: the table has none, nothing was staged).
+    """
+    if staged.partitions:
+        how = publish_branch(spark, staged.table, staged.branch)
+        log.info("%s: published %s (%s)", staged.table.short, staged.branch, how)
+    drop_branch(spark, staged.table, staged.branch)
+    return current_snapshot_id(spark, staged.table)
+
+
 # --- maintenance ----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)

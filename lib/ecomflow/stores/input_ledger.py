@@ -25,7 +25,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 from pyspark.sql.window import Window
 
-from ecomflow.stores.lake import HadoopFs
+from ecomflow.stores.files import HadoopFs
 
 log = logging.getLogger(__name__)
 

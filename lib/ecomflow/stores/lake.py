@@ -11,12 +11,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
-from ecomflow.errors import PublishError
+from ecomflow.stores.files import HadoopFs
 
 log = logging.getLogger(__name__)
 
@@ -28,52 +27,6 @@ class StagedTable:
     staged_uri: str
     published_uri: str
     partitions: tuple[str, ...]  # relative partition paths, e.g. "year=2011/month=1"
-
-
-class HadoopFs:
-    """Thin wrapper over Hadoop's FileSystem: the same calls work on file://, s3:// and hdfs://."""
-
-    def __init__(self, spark: SparkSession) -> None:
-        self._jvm: Any = spark.sparkContext._jvm  # py4j: untyped
-        self._conf = spark.sparkContext._jsc.hadoopConfiguration()
-
-    def _path(self, uri: str):  # noqa: ANN202 - a py4j Path
-        path = self._jvm.org.apache.hadoop.fs.Path(uri)
-        return path, path.getFileSystem(self._conf)
-
-    def exists(self, uri: str) -> bool:
-        path, fs = self._path(uri)
-        return bool(fs.exists(path))
-
-    def delete(self, uri: str) -> None:
-        path, fs = self._path(uri)
-        if fs.exists(path):
-            fs.delete(path, True)
-
-    def move(self, src: str, dst: str) -> None:
-        """Move `src` to `dst`, creating the parent of `dst`; raises PublishError on failure."""
-        src_path, fs = self._path(src)
-        dst_path, _ = self._path(dst)
-        fs.mkdirs(dst_path.getParent())
-        if not fs.rename(src_path, dst_path):
-            raise PublishError(f"could not move {src} to {dst}")
-
-    def list_dirs(self, uri: str, depth: int) -> list[str]:
-        """Relative paths of the directories `depth` levels below `uri` (hidden ones skipped)."""
-        path, fs = self._path(uri)
-        if not fs.exists(path):
-            return []
-        found = [""]
-        for _ in range(depth):
-            deeper = []
-            for rel in found:
-                base = self._jvm.org.apache.hadoop.fs.Path(f"{uri}/{rel}" if rel else uri)
-                for status in fs.listStatus(base):
-                    name = status.getPath().getName()
-                    if status.isDirectory() and not name.startswith(("_", ".")):
-                        deeper.append(f"{rel}/{name}" if rel else name)
-            found = deeper
-        return sorted(found)
 
 
 def partition_path(values: dict[str, object], columns: Sequence[str]) -> str:

@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from ecomflow.analytics import explore
 from ecomflow.errors import InputError
 
-SALES_FILE_SCHEMA = pa.schema([  # as Spark writes the curated files: partition columns only in the path
+SALES_FILE_SCHEMA = pa.schema([  # the curated columns but the partition columns
     ("record_id", pa.string()), ("invoice_no", pa.string()), ("stock_code", pa.string()),
     ("description", pa.string()), ("quantity", pa.int32()), ("unit_price", pa.decimal128(12, 3)),
     ("revenue", pa.decimal128(18, 3)), ("invoice_ts", pa.timestamp("us")), ("customer_id", pa.string()),
@@ -43,21 +42,37 @@ def line(invoice: str, stock: str, quantity: int, price: str, when: str, custome
 
 
 def write_lake(root: Path, sales: list[dict], quarantine: dict[str, list[str]] | None = None) -> Path:
-    """A lake folder with the batch job's layout: curated by year/month, quarantine by reason."""
+    """A lake with the batch job's tables, written with pyiceberg into the lake's catalog (local stack).
+
+    Curated partitioned by year/month, quarantine by reason, at the zones the job uses; a lake
+    without quarantine rows has an empty quarantine table, as after a run without bad lines.
+    """
+    from pyiceberg.exceptions import NamespaceAlreadyExistsError
+
+    from ecomflow.local import iceberg
+
+    catalog = iceberg.sql_catalog(str(root))
+    try:
+        catalog.create_namespace("ecomflow")
+    except NamespaceAlreadyExistsError:
+        pass
+
+    def table(name: str, zone: str, schema: pa.Schema, partitions: tuple[str, ...], rows: list[dict]) -> None:
+        created = catalog.create_table(("ecomflow", name), schema=schema, location=(root / zone).as_uri())
+        with created.update_spec() as spec:
+            for column in partitions:
+                spec.add_identity(column)
+        if rows:
+            created.append(pa.Table.from_pylist(rows, schema))
+
     (root / "curated" / "sales").mkdir(parents=True, exist_ok=True)
-    by_month: dict[tuple[int, int], list[dict]] = {}
-    for row in sales:
-        by_month.setdefault((row["invoice_ts"].year, row["invoice_ts"].month), []).append(row)
-    for (year, month), rows in by_month.items():
-        folder = root / "curated" / "sales" / f"year={year}" / f"month={month}"
-        folder.mkdir(parents=True)
-        pq.write_table(pa.Table.from_pylist(rows, SALES_FILE_SCHEMA), folder / "part-00000.parquet")
-    for reason, raw_lines in (quarantine or {}).items():
-        folder = root / "quarantine" / "sales" / f"reason={reason}"
-        folder.mkdir(parents=True)
-        rows = [{"quarantine_id": f"{reason}-{i}", "raw_line": raw, "source": "test.csv", "ingested_at": INGESTED}
-                for i, raw in enumerate(raw_lines)]
-        pq.write_table(pa.Table.from_pylist(rows, QUARANTINE_FILE_SCHEMA), folder / "part-00000.parquet")
+    month = [("year", pa.int32()), ("month", pa.int32())]
+    table("sales", "curated/sales", pa.schema([*SALES_FILE_SCHEMA, *month]), ("year", "month"),
+          [{**row, "year": row["invoice_ts"].year, "month": row["invoice_ts"].month} for row in sales])
+    table("sales_quarantine", "quarantine/sales", pa.schema([*QUARANTINE_FILE_SCHEMA, ("reason", pa.string())]),
+          ("reason",), [{"quarantine_id": f"{reason}-{i}", "raw_line": raw, "source": "test.csv",
+                         "ingested_at": INGESTED, "reason": reason}
+                        for reason, raw_lines in (quarantine or {}).items() for i, raw in enumerate(raw_lines)])
     return root
 
 
@@ -85,7 +100,7 @@ QUARANTINE = {
 
 
 @pytest.fixture
-def shop(tmp_path) -> explore.Lake:
+def shop(tmp_path, local_stack) -> explore.Lake:
     return explore.open_lake(write_lake(tmp_path / "lake", SHOP, QUARANTINE))
 
 
@@ -105,12 +120,12 @@ def test_open_lake_gives_typed_sales_and_quarantine_views_with_partitions(shop):
     assert shop.sql("SELECT COUNT(*) AS n FROM quarantine").at[0, "n"] == 3
 
 
-def test_open_lake_accepts_a_file_uri(tmp_path):
+def test_open_lake_accepts_a_file_uri(local_stack, tmp_path):
     root = write_lake(tmp_path / "lake", SHOP[:1])
     assert explore.open_lake(f"file://{root}").sql("SELECT COUNT(*) AS n FROM sales").at[0, "n"] == 1
 
 
-def test_a_lake_without_quarantine_has_an_empty_quarantine_view(tmp_path):
+def test_a_lake_without_quarantine_has_an_empty_quarantine_view(local_stack, tmp_path):
     lake = explore.open_lake(write_lake(tmp_path / "lake", SHOP[:1]))
     assert explore.quarantine_reasons(lake).empty
 
@@ -128,15 +143,20 @@ def glue(monkeypatch):
 
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)  # the local stack's: mock_aws would not see the calls
     with mock_aws():
         yield boto3.client("glue", region_name="us-east-1")
 
 
-def test_open_catalog_reads_the_tables_the_batch_job_registered(tmp_path, glue):
+def test_open_catalog_reads_the_tables_the_batch_job_registered(local_stack, tmp_path, glue):
     from ecomflow.stores import catalog
 
     root = write_lake(tmp_path / "lake", SHOP, QUARANTINE)
-    catalog.ensure_catalog(glue, "analytics", f"file://{root}")
+    from ecomflow.local import iceberg
+
+    names = ["sales", "sales_quarantine"]
+    catalog.register_tables(glue, "analytics", f"file://{root}",
+                            iceberg.metadata_locations(str(root), "ecomflow", names))
     lake = explore.open_catalog("analytics", glue=glue)
     assert lake.location == "glue:analytics"
     assert lake.sql("SELECT COUNT(*) AS n FROM sales").at[0, "n"] == 10
@@ -202,7 +222,7 @@ def test_quarantine_examples_of_one_reason(shop):
     assert len(explore.quarantine_examples(shop, limit=2)) == 2
 
 
-def test_duplicate_record_ids(tmp_path):
+def test_duplicate_record_ids(local_stack, tmp_path):
     assert explore.duplicate_record_ids(explore.open_lake(write_lake(tmp_path / "a", SHOP))) == 0
     twice = explore.open_lake(write_lake(tmp_path / "b", [SHOP[0], SHOP[0], SHOP[1]]))
     assert explore.duplicate_record_ids(twice) == 1
@@ -294,7 +314,7 @@ def test_rfm_of_the_lake(shop):
     assert [str(s) for s in scored["segment"]] == ["Can't lose", "Loyal", "Potential loyalists"]
 
 
-def test_rfm_leaves_out_customers_without_a_sale(tmp_path):
+def test_rfm_leaves_out_customers_without_a_sale(local_stack, tmp_path):
     only_cancelled = line("C2001", "P1", -1, "5.000", "2011-01-07 12:00", "Z", line_type="cancellation")
     lake = explore.open_lake(write_lake(tmp_path / "lake", [SHOP[0], only_cancelled]))
     assert explore.rfm(lake)["customer_id"].tolist() == ["A"]
@@ -373,7 +393,7 @@ def keep_report(lake: Path, run_id: str, published: bool = True, rows_read: int 
     return path
 
 
-def test_the_latest_published_run_report_is_found_in_the_lake(tmp_path):
+def test_the_latest_published_run_report_is_found_in_the_lake(local_stack, tmp_path):
     lake = write_lake(tmp_path / "lake", SHOP)
     keep_report(lake, "20261201T000000Z-aaaaaaaa")
     newest = keep_report(lake, "20261202T000000Z-bbbbbbbb")
@@ -383,12 +403,12 @@ def test_the_latest_published_run_report_is_found_in_the_lake(tmp_path):
     assert [p.parent.name for p in explore.run_reports(lake)][0] == "20261201T000000Z-aaaaaaaa"
 
 
-def test_a_lake_without_reports_has_no_default_report(tmp_path):
+def test_a_lake_without_reports_has_no_default_report(local_stack, tmp_path):
     lake = write_lake(tmp_path / "lake", SHOP)
     assert explore.latest_report(lake) is None and explore.default_report(str(lake)) is None
 
 
-def test_describe_lake_says_where_partitions_and_latest_run(tmp_path):
+def test_describe_lake_says_where_partitions_and_latest_run(local_stack, tmp_path):
     lake = write_lake(tmp_path / "lake", SHOP, QUARANTINE)
     keep_report(lake, "20261202T000000Z-bbbbbbbb")
     assert explore.describe_lake(lake) == (f"lake {lake} (sales 3 partitions, sales_quarantine 2 partitions; "
@@ -401,7 +421,7 @@ def test_describe_an_empty_lake(tmp_path):
                                                         "sales_quarantine 0 partitions; no run report in it)")
 
 
-def test_lake_athena_names_the_tables_as_the_catalog_does(tmp_path):
+def test_lake_athena_names_the_tables_as_the_catalog_does(local_stack, tmp_path):
     athena = explore.lake_athena(write_lake(tmp_path / "lake", SHOP))
     assert sorted(athena.tables) == ["sales", "sales_quarantine"]
     assert athena.sql("SELECT COUNT(*) FROM ecomflow.sales").rows == [(len(SHOP),)]

@@ -55,7 +55,7 @@ def test_an_unknown_run_lists_the_runs(tmp_path):
         write_run_page(tmp_path / "lake", "r2")
 
 
-def test_the_page_of_an_empty_lake_is_written_without_charts(tmp_path):
+def test_the_page_of_an_empty_lake_is_written_without_charts(tmp_path, local_stack):
     (tmp_path / "lake" / "curated" / "sales").mkdir(parents=True)
     (tmp_path / "lake" / "_reports" / "r1").mkdir(parents=True)
     (tmp_path / "lake" / "_reports" / "r1" / "report.json").write_text(json.dumps(REPORT))

@@ -49,7 +49,7 @@ def test_no_rows_says_so_with_the_columns():
 
 
 @pytest.fixture
-def empty_lake(tmp_path):
+def empty_lake(tmp_path, local_stack):
     (tmp_path / "lake" / "curated" / "sales").mkdir(parents=True)
     return tmp_path / "lake"
 

@@ -14,9 +14,20 @@ EXPECTED_QUERIES = {"monthly_revenue", "top_products", "cancellation_rate", "rev
 
 
 def sales_table(location: str) -> dict:
-    """A GetTables entry as the catalog sink writes it."""
+    """A GetTables entry as the catalog sink writes it: an Iceberg table, here with nothing published yet."""
     spec = catalog.lake_tables(location)[0]
     return {**catalog.table_input(spec), "DatabaseName": "ecomflow"}
+
+
+def hive_sales_table(location: str) -> dict:
+    """A plain Hive parquet table of the lake's columns (Athena reads those too): partition keys apart."""
+    spec = catalog.lake_tables(location)[0]
+    columns = catalog.columns(spec)
+    return {"Name": "sales", "DatabaseName": "ecomflow", "TableType": "EXTERNAL_TABLE",
+            "Parameters": {"classification": "parquet"},
+            "PartitionKeys": [c for c in columns if c["Name"] in spec.partition_keys],
+            "StorageDescriptor": {"Location": spec.location,
+                                  "Columns": [c for c in columns if c["Name"] not in spec.partition_keys]}}
 
 
 def test_the_bi_questions_are_there():
@@ -72,7 +83,7 @@ def test_view_reads_hive_partitions_with_catalog_types(tmp_path):
             f"TIMESTAMP '2011-0{month}-01 09:00:00' AS invoice_ts, '100' AS customer_id, 'UK' AS country, "
             f"'sale' AS line_type, 'f.csv' AS source, TIMESTAMP '2024-01-01' AS ingested_at) "
             f"TO '{folder}/part-0.parquet' (FORMAT parquet)")
-    athena.connection.execute(view_sql("ecomflow", sales_table(f"file://{lake}")))
+    athena.connection.execute(view_sql("ecomflow", hive_sales_table(f"file://{lake}")))
     result = athena.sql("SELECT year, month, SUM(revenue) AS revenue FROM ecomflow.sales GROUP BY 1, 2 ORDER BY 2")
     assert result.rows == [(2011, 1, Decimal("3.500")), (2011, 2, Decimal("10.250"))]
     assert result.records()[0] == {"year": 2011, "month": 1, "revenue": "3.500"}

@@ -71,6 +71,7 @@ def test_apply_environment_points_boto3_at_moto_and_hides_profiles():
         "AWS_ENDPOINT_URL": "http://127.0.0.1:5055", "AWS_REGION": "eu-west-1",
         "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
         "NO_PROXY": "corp.example,127.0.0.1,localhost", "no_proxy": "corp.example,127.0.0.1,localhost",
+        "ECOMFLOW_STATE_DIR": "/state",  # where the lakes' catalogs look for this stack
     }
 
 

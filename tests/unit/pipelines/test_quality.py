@@ -28,7 +28,6 @@ from ecomflow.pipelines.quality import (
 from ecomflow.spark.readers import FileHead
 from ecomflow.spark.report import RunReport, fill_report, run_metrics
 from ecomflow.spark.schemas import CURATED_SCHEMA
-from ecomflow.stores.lake import StagedTable
 
 # Files written by Spark have nullable columns, so the test frames may hold the nulls the gate must catch.
 STAGED_SCHEMA = T.StructType([T.StructField(f.name, f.dataType, True) for f in CURATED_SCHEMA.fields])
@@ -125,14 +124,14 @@ def test_report_problems_are_empty_for_a_balanced_report():
     assert report_problems(balanced_report()) == []
 
 
-def test_the_gate_records_the_result_and_raises_naming_the_failures(spark, tmp_path):
-    uri = f"file://{tmp_path}/staged"
-    staged(spark, [*GOOD, line("r1")]).write.partitionBy("year", "month").parquet(uri)
+def test_the_gate_records_the_result_and_raises_naming_the_failures(spark, tmp_path, monkeypatch):
+    # The audit branch's rows (tests/integration/test_publish_gate.py reads a real one).
+    branch_rows = staged(spark, [*GOOD, line("r1")])
+    monkeypatch.setattr(quality, "read_staged_curated", lambda spark, staged_table: branch_rows)
     # 2 of 8 lines quarantined: within a limit of 50 %, so the suite runs.
     config = BatchConfig(input_uri="file:///in.csv", lake_uri=f"file://{tmp_path}",
                          plausibility=PlausibilityLimits(max_quarantine_share=0.5))
-    run = _StagedRun(config, balanced_report(len(GOOD) + 1),
-                     StagedTable(uri, f"file://{tmp_path}/published", ("year=2010/month=12", "year=2011/month=1")))
+    run = _StagedRun(config, balanced_report(len(GOOD) + 1), object())
     with pytest.raises(QualityGateError, match=r"expect_column_values_to_be_unique\(record_id\)") as raised:
         QualityGate()(spark, run)
     assert raised.value.failed == ["expect_column_values_to_be_unique(record_id)"]
@@ -141,7 +140,7 @@ def test_the_gate_records_the_result_and_raises_naming_the_failures(spark, tmp_p
 
 
 class _StagedRun:
-    def __init__(self, config: BatchConfig, report: RunReport, curated: StagedTable) -> None:
+    def __init__(self, config: BatchConfig, report: RunReport, curated: object) -> None:
         self.config = config
         self.report = report
         self.curated = curated
@@ -353,8 +352,7 @@ def test_many_lines_with_control_characters_are_refused(spark):
 def test_the_gate_refuses_implausible_counts_before_running_the_suite(spark, tmp_path, monkeypatch):
     monkeypatch.setattr(quality, "validate_curated", lambda *a, **k: pytest.fail("the suite ran"))
     report = RunReport(run_id="t", input="in.csv", lake="lake")  # nothing read
-    run = _StagedRun(BatchConfig(input_uri="file:///in.csv", lake_uri=f"file://{tmp_path}"), report,
-                     StagedTable(f"file://{tmp_path}/staged", f"file://{tmp_path}/published", ()))
+    run = _StagedRun(BatchConfig(input_uri="file:///in.csv", lake_uri=f"file://{tmp_path}"), report, object())
     with pytest.raises(QualityGateError, match=r"^quality gate failed: rows_read_nonzero \(") as raised:
         QualityGate()(spark, run)
     assert raised.value.failed == ["rows_read_nonzero (the input holds no data lines, only a header or nothing)"]
