@@ -115,8 +115,7 @@ def test_streamed_lines_match_the_batch_job_and_reach_every_store(spark, setup, 
     batch_lake = tmp_path / "batch-lake"
     run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",
                                                         str(batch_lake)]))
-    batch_uri = to_uri(str(batch_lake)) + "/curated/sales"
-    batch_rows = spark.read.schema(CURATED_SCHEMA).option("basePath", batch_uri).parquet(batch_uri)
+    batch_rows = iceberg.read_table(spark, iceberg.open_tables(spark, to_uri(str(batch_lake)))[0])
     streamed = sorted(setup.curated(spark).select(BUSINESS).collect())
     assert len(streamed) == DISTINCT_VALID
     assert streamed == sorted(batch_rows.select(BUSINESS).collect())
@@ -268,9 +267,8 @@ def test_replay_and_stream_curate_what_batch_curates_from_a_file_with_malformed_
     batch_lake = tmp_path / "batch-lake"
     report = run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",
                                                                  str(batch_lake)]))
-    batch_uri = to_uri(str(batch_lake)) + "/curated/sales"
-    batch_ids = {r["record_id"] for r in spark.read.schema(CURATED_SCHEMA).parquet(batch_uri).select("record_id")
-                 .collect()}
+    batch_curated = iceberg.read_table(spark, iceberg.open_tables(spark, to_uri(str(batch_lake)))[0])
+    batch_ids = {r["record_id"] for r in batch_curated.select("record_id").collect()}
     streamed_ids = {r["record_id"] for r in setup.curated(spark).select("record_id").collect()}
     assert report.rows_read == replayed["read"]
     assert len(batch_ids) == report.rows_curated
