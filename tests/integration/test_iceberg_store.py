@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -119,10 +120,11 @@ def test_a_branch_on_an_empty_table_and_a_publish_after_main_moved_on(spark, sal
 
 def test_history_lists_the_commits_newest_first(spark, sales):
     iceberg.merge_new_rows(spark, sales, frame(spark, ["a", "b"]))
-    iceberg.merge_new_rows(spark, sales, frame(spark, ["b", "c"]))
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["b", "c"]), summary={"ecomflow.batch-id": "3"})
     rows = iceberg.history(spark, sales)
     assert [r["added_records"] for r in rows][:2] == [1, 2]
     assert rows[0]["total_records"] == 3
+    assert [r["ids"] for r in rows][:2] == [{"ecomflow.batch-id": "3"}, {}]
 
 
 def test_two_writers_adding_overlapping_keys_at_once_keep_every_key_once(spark, sales):
@@ -250,3 +252,43 @@ def test_partition_paths_and_values_round_trip_typed(sales):
     for bad in ("month=1/year=2011", "year=2011", "year=2011/month=1/x=2", "year2011/month=1"):
         with pytest.raises(ValueError, match="not a partition path"):
             iceberg.partition_values(sales, bad)
+
+
+def test_a_merge_carries_its_summary_into_the_snapshot_and_a_failure_inside_comes_back(spark, sales):
+    # From a thread of its own, as the streaming sinks' lanes run (a pinned JVM thread of its own).
+    writer = threading.Thread(target=iceberg.merge_new_rows, args=(spark, sales, frame(spark, ["a", "b"])),
+                              kwargs={"summary": {"ecomflow.batch-id": "7", "ecomflow.run-id": "stream-7"}})
+    writer.start()
+    writer.join()
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["c"]))  # no summary: none of ours
+    rows = spark.sql(f"SELECT summary FROM {sales.ident}.snapshots ORDER BY committed_at").collect()
+    first, second = (row["summary"] for row in rows)
+    assert first["ecomflow.batch-id"] == "7" and first["ecomflow.run-id"] == "stream-7"
+    assert first["added-records"] == "2"
+    assert "ecomflow.batch-id" not in second  # the thread-local was cleared after the first commit
+
+    def fails():
+        raise KeyError("inside")
+
+    with pytest.raises(KeyError, match="inside"):
+        iceberg.with_commit_properties(spark, {"ecomflow.batch-id": "8"}, fails)
+
+
+def test_a_commit_is_found_by_its_summary_and_names_only_the_files_it_added(spark, sales, tmp_path):
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["a", "b"]), summary={"ecomflow.commit-id": "one"})
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["b", "c"]), summary={"ecomflow.commit-id": "two"})
+    iceberg.merge_new_rows(spark, sales, frame(spark, ["c"]), summary={"ecomflow.commit-id": "three"})  # a replay
+    (first,) = iceberg.commits_with(spark, sales, {"ecomflow.commit-id": "one"})
+    (second,) = iceberg.commits_with(spark, sales, {"ecomflow.commit-id": "two"})
+    replay = iceberg.commits_with(spark, sales, {"ecomflow.commit-id": "three"})
+    assert (first.added_records, second.added_records) == (2, 1)
+    assert all(commit.added_records == 0 for commit in replay)  # if the empty MERGE commits at all
+
+    added = iceberg.added_data_files(spark, sales, second.snapshot_id)
+    assert len(added) == second.added_data_files and sum(f.records for f in added) == 1
+    committed = iceberg.committed_files(spark, sales, [{"year": 2011, "month": 12}])
+    assert {f.path for f in added} < {f.path for f in committed}
+    assert sorted(f.path for f in committed) == iceberg.data_files(spark, sales)
+    for file in committed:  # sizes as on disk: what a COPY manifest's content_length must say
+        assert Path(file.path.removeprefix("file:")).stat().st_size == file.size_bytes
+    assert iceberg.committed_files(spark, sales, [{"year": 2011, "month": 1}]) == []

@@ -53,6 +53,35 @@ def test_upsert_updates_a_changed_row_and_inserts_a_new_one(local_stack, spark, 
     assert sales(target.dsn) == [("a", "WHITE HEART", 6, Decimal("15.300")), ("c", "CLOCK", 1, Decimal("3.750"))]
 
 
+def test_a_row_seen_again_unchanged_is_not_rewritten_even_with_other_lineage(local_stack, spark, target):
+    rows = [line("a", "HEART", 6, "2.55"), line("b", "LANTERN", 2, "3.39")]
+    target.upsert_frame(spark.createDataFrame(rows, CURATED_SCHEMA))
+    with psycopg.connect(target.dsn) as conn:  # a row's xmin changes with every write of it
+        before = conn.execute("SELECT record_id, xmin::text FROM sales ORDER BY 1").fetchall()
+    again = [(*row[:12], datetime(2024, 2, 2), *row[13:]) for row in rows]  # ingested again later
+    assert target.upsert_frame(spark.createDataFrame(again, CURATED_SCHEMA)) == 0
+    with psycopg.connect(target.dsn) as conn:
+        assert conn.execute("SELECT record_id, xmin::text FROM sales ORDER BY 1").fetchall() == before
+
+
+def test_a_batch_upsert_reads_the_committed_rows_of_its_partitions_from_the_iceberg_table(spark, target, local_stack,
+                                                                                           tmp_path):
+    from ecomflow.local import iceberg as local_iceberg
+    from ecomflow.stores import iceberg
+
+    lake = (tmp_path / "lake").as_uri()
+    table, _ = iceberg.lake_tables(local_iceberg.register_catalog(spark, lake, local_stack.postgres), "ecomflow",
+                                   lake)
+    iceberg.ensure_table(spark, table)
+    january = (*line("j", "CLOCK", 1, "3.75")[:13], 2011, 1)
+    iceberg.merge_new_rows(spark, table, spark.createDataFrame(
+        [line("a", "HEART", 6, "2.55"), line("b", "LANTERN", 2, "3.39"), january], CURATED_SCHEMA))
+    result = target.upsert_partitions(spark, table, ["year=2010/month=12"])
+    assert result.merged_rows == 2 and result.partitions == ("year=2010/month=12",)
+    assert [r[0] for r in sales(target.dsn)] == ["a", "b"]  # not January's row
+    assert target.upsert_partitions(spark, table, ["year=2010/month=12"]).merged_rows == 0  # again: nothing
+
+
 def test_no_staging_table_is_left_behind(local_stack, spark, target):
     target.upsert_frame(spark.createDataFrame([line("a", "HEART", 6, "2.55")], CURATED_SCHEMA))
     with psycopg.connect(target.dsn) as conn:

@@ -21,8 +21,7 @@ from ecomflow.app.entry import run_batch_entry
 from ecomflow.config import StreamConfig, to_uri
 from ecomflow.local.stream_archive_local import archive_consumer
 from ecomflow.local.stream_runner import StreamRunner
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
-from ecomflow.stores import dynamodb, kinesis, stream_archive
+from ecomflow.stores import dynamodb, iceberg, kinesis, stream_archive
 
 pytestmark = pytest.mark.integration
 
@@ -42,15 +41,14 @@ LINES = [
 
 
 def curated_ids(spark, lake: str) -> list[str]:
-    uri = f"{lake}/curated/sales"
-    return sorted(r["record_id"] for r in spark.read.schema(CURATED_SCHEMA).option("basePath", uri).parquet(uri)
-                  .select("record_id").collect())
+    """The record_ids of the lake's committed curated rows (its Iceberg table)."""
+    curated, _ = iceberg.open_tables(spark, lake)
+    return sorted(r["record_id"] for r in iceberg.read_table(spark, curated).select("record_id").collect())
 
 
 def quarantine_reasons(spark, lake: str) -> Counter:
-    uri = f"{lake}/quarantine/sales"
-    rows = spark.read.schema(QUARANTINE_SCHEMA).option("basePath", uri).parquet(uri).select("reason").collect()
-    return Counter(r["reason"] for r in rows)
+    _, quarantine = iceberg.open_tables(spark, lake)
+    return Counter(r["reason"] for r in iceberg.read_table(spark, quarantine).select("reason").collect())
 
 
 @pytest.fixture

@@ -24,8 +24,8 @@ from ecomflow.local.stream_runner import CheckpointStore, StreamRunner
 from ecomflow.pipelines import stream_batch, stream_sinks
 from ecomflow.pipelines.batch import run_batch
 from ecomflow.runtime import Runtime
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
-from ecomflow.stores import dynamodb, kinesis
+from ecomflow.spark.schemas import CURATED_SCHEMA
+from ecomflow.stores import dynamodb, iceberg, kinesis
 
 pytestmark = pytest.mark.integration
 
@@ -82,9 +82,15 @@ class Setup:
     def runner(self, spark, sinks=None) -> StreamRunner:
         return StreamRunner(spark, self.config, kinesis=self.kinesis, sinks=sinks or self.sinks())
 
+    def tables(self, spark):
+        return iceberg.open_tables(spark, self.config.lake_uri, self.config.lake_database)
+
     def curated(self, spark):
-        uri = self.config.curated_uri
-        return spark.read.schema(CURATED_SCHEMA).option("basePath", uri).parquet(uri)
+        """The streamed lake's committed curated rows."""
+        return iceberg.read_table(spark, self.tables(spark)[0])
+
+    def quarantine(self, spark):
+        return iceberg.read_table(spark, self.tables(spark)[1])
 
     def invoice_items(self) -> list[dict]:
         pages = self.ddb.get_paginator("scan").paginate(TableName=self.config.invoice_table)
@@ -109,8 +115,7 @@ def test_streamed_lines_match_the_batch_job_and_reach_every_store(spark, setup, 
     batch_lake = tmp_path / "batch-lake"
     run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",
                                                         str(batch_lake)]))
-    batch_uri = to_uri(str(batch_lake)) + "/curated/sales"
-    batch_rows = spark.read.schema(CURATED_SCHEMA).option("basePath", batch_uri).parquet(batch_uri)
+    batch_rows = iceberg.read_table(spark, iceberg.open_tables(spark, to_uri(str(batch_lake)))[0])
     streamed = sorted(setup.curated(spark).select(BUSINESS).collect())
     assert len(streamed) == DISTINCT_VALID
     assert streamed == sorted(batch_rows.select(BUSINESS).collect())
@@ -224,8 +229,7 @@ def test_no_poison_record_stops_the_stream_and_the_normal_records_reach_every_st
     assert len(curated_ids) == len(normal)
     assert sorted(i["record_id"] for i in setup.invoice_items()) == curated_ids
     assert setup.warehouse_ids() == curated_ids
-    quarantine = spark.read.schema(QUARANTINE_SCHEMA).option("basePath", setup.config.quarantine_uri) \
-        .parquet(setup.config.quarantine_uri).collect()
+    quarantine = setup.quarantine(spark).collect()
     assert sorted(r["reason"] for r in quarantine) == sorted(reason for _, reason in POISON)
     assert sum(r.duplicates_dropped for r in results) == 1
 
@@ -263,9 +267,8 @@ def test_replay_and_stream_curate_what_batch_curates_from_a_file_with_malformed_
     batch_lake = tmp_path / "batch-lake"
     report = run_batch(Runtime(spark=spark), parse_batch_config(["batch", "--input", str(setup.source), "--lake",
                                                                  str(batch_lake)]))
-    batch_uri = to_uri(str(batch_lake)) + "/curated/sales"
-    batch_ids = {r["record_id"] for r in spark.read.schema(CURATED_SCHEMA).parquet(batch_uri).select("record_id")
-                 .collect()}
+    batch_curated = iceberg.read_table(spark, iceberg.open_tables(spark, to_uri(str(batch_lake)))[0])
+    batch_ids = {r["record_id"] for r in batch_curated.select("record_id").collect()}
     streamed_ids = {r["record_id"] for r in setup.curated(spark).select("record_id").collect()}
     assert report.rows_read == replayed["read"]
     assert len(batch_ids) == report.rows_curated

@@ -1,7 +1,9 @@
 """The local stand-in for Redshift: PostgreSQL 15 behind the `RedshiftTarget` interface.
 
-Spark writes the rows over JDBC into an unlogged staging table, psycopg runs the shared MERGE
-(`ecomflow.stores.redshift.merge_sql`) and drops the staging table. Product code never imports
+Spark writes the rows over JDBC into an unlogged staging table, psycopg deletes the rows `sales`
+already holds unchanged and runs the shared MERGE (`ecomflow.stores.redshift.unchanged_delete_sql`,
+`merge_sql`) and drops the staging table. A batch's partitions are read from the lake's Iceberg
+table at its committed snapshot; a micro-batch stages its own rows. Product code never imports
 this module: `stores.redshift.redshift_target` finds `PostgresTarget` by name, registered as
 `postgres` in the entry-point group `ecomflow.redshift_targets` (`setup.py`, `ecomflow.plugins`).
 """
@@ -16,12 +18,20 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from ecomflow.errors import ConfigError, EnvironmentMissingError, PublishError
-from ecomflow.spark.schemas import CURATED_SCHEMA
-from ecomflow.stores.lake import read_parquet_partitions
-from ecomflow.stores.redshift import FACT_TABLE, SALES_COLUMNS, RedshiftTarget, UpsertResult, merge_sql
+from ecomflow.stores import iceberg
+from ecomflow.stores.redshift import (
+    FACT_TABLE,
+    SALES_COLUMNS,
+    RedshiftTarget,
+    UpsertResult,
+    merge_sql,
+    unchanged_delete_sql,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
+
+    from ecomflow.stores.iceberg import Commit, LakeTable
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +127,23 @@ class PostgresTarget(RedshiftTarget):
                         "the PostgreSQL JDBC driver is not on Spark's classpath: start Spark with "
                         "spark.jars=/usr/share/java/postgresql.jar (libpostgresql-jdbc-java)") from None
                 raise
-            merged = self.execute([merge_sql(stage)], name=f"MERGE {stage} into {FACT_TABLE}")[0]
+            merged = self.execute([unchanged_delete_sql(stage), merge_sql(stage)],
+                                  name=f"MERGE {stage} into {FACT_TABLE}")[1]
         finally:
             self.execute([f"DROP TABLE IF EXISTS {stage}"], name=f"drop {stage}")
         return merged or 0
 
-    def upsert_partitions(self, spark: SparkSession, curated_uri: str,
+    def upsert_partitions(self, spark: SparkSession, table: LakeTable,
                           partitions: Sequence[str]) -> UpsertResult:
+        """Stage the committed rows of `table`'s `partitions` (main's current snapshot) and MERGE them."""
         if not partitions:
             return UpsertResult((), 0)
-        df = read_parquet_partitions(spark, curated_uri, partitions, CURATED_SCHEMA)
-        merged = self.upsert_frame(df)
+        touched = [iceberg.partition_values(table, p) for p in partitions]
+        merged = self.upsert_frame(iceberg.read_table(spark, table, touched=touched))
         log.info("PostgreSQL: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
         return UpsertResult(tuple(partitions), merged)
 
-    def upsert_batch(self, spark: SparkSession, curated: DataFrame, curated_uri: str,
-                     partitions: Sequence[str]) -> UpsertResult:
+    def upsert_batch(self, spark: SparkSession, table: LakeTable, curated: DataFrame,
+                     commits: Sequence[Commit]) -> UpsertResult:
         """Stage just the batch's own rows (`curated`) and MERGE them; the lake is not read."""
-        return UpsertResult(tuple(partitions), self.upsert_frame(curated))
+        return UpsertResult((), self.upsert_frame(curated))

@@ -15,7 +15,7 @@ from ecomflow.config import StreamConfig
 from ecomflow.spark.schemas import CURATED_PARTITIONS, QUARANTINE_PARTITIONS
 from ecomflow.spark.transforms import to_curated, to_quarantine
 from ecomflow.stores.dynamodb import Rejected
-from ecomflow.stores.lake import partition_path
+from ecomflow.stores.iceberg import partition_path
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,3 @@ class StreamBatch:
     @property
     def quarantine(self) -> DataFrame:
         return to_quarantine(self.lines)
-
-    @property
-    def staging_uri(self) -> str:
-        return f"{self.config.runs_uri}/stream/{self.config.job_name}-{self.batch_id}"

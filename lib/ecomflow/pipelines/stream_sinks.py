@@ -1,7 +1,7 @@
 """The streaming job's sinks: what one micro-batch (`pipelines.stream_batch.StreamBatch`) is written to.
 
 Each sink is a callable taking the batch, idempotent, so a batch replayed after a crash leaves
-every store as if it had run once: `save_lake` (curated + quarantine, idempotent append),
+every store as if it had run once: `save_lake` (curated + quarantine: one Iceberg MERGE each),
 `DynamoDbSink` (Invoice lines, Customer summaries, idempotent puts), `RedshiftSink` (MERGE by
 record_id through any `RedshiftTarget`), `save_dead_letters` (what a store refused, into the
 quarantine). `Concurrently` runs lanes of sinks side by side. Which sinks a job runs is the
@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import partial, reduce
 from typing import TYPE_CHECKING
 
 from pyspark.sql import DataFrame
@@ -24,9 +25,8 @@ from ecomflow import contract
 from ecomflow.aws import ClientSettings
 from ecomflow.config import StreamConfig
 from ecomflow.pipelines.stream_batch import StreamBatch
-from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
-from ecomflow.stores import lake_append
-from ecomflow.stores.lake import partition_path
+from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
+from ecomflow.stores import iceberg
 
 if TYPE_CHECKING:
     from ecomflow.stores.redshift import RedshiftTarget
@@ -67,20 +67,52 @@ class Concurrently:
             raise errors[0]
 
 
-def save_lake(batch: StreamBatch) -> None:
-    """Append the batch's new curated and quarantined rows to the lake (idempotent).
+# Snapshot-summary keys of a micro-batch's lake commits (`ecomflow history` shows them): which job,
+# checkpoint and batch, and a token of the one MERGE, by which the sink finds its own commit afterwards.
+SUMMARY_JOB, SUMMARY_CHECKPOINT = "ecomflow.job", "ecomflow.checkpoint"
+SUMMARY_BATCH, SUMMARY_COMMIT = "ecomflow.batch-id", "ecomflow.commit-id"
 
-    A table the batch has no rows for is not touched at all (no Spark job).
+
+def batch_summary(batch: StreamBatch) -> dict[str, str]:
+    """The snapshot summary of this micro-batch's commits: job, checkpoint and batch id.
+
+    Batch ids start again at 0 with a new checkpoint: the checkpoint's location keeps a new run's
+    batch 0 apart from an old one's when a replay looks up its batch's commits (`RedshiftSink`).
     """
+    return {SUMMARY_JOB: batch.config.job_name, SUMMARY_CHECKPOINT: batch.config.checkpoint_uri,
+            SUMMARY_BATCH: str(batch.batch_id)}
+
+
+def merge_into_lake(batch: StreamBatch, table: iceberg.LakeTable, rows: DataFrame,
+                    touched: Sequence[str]) -> iceberg.Commit | None:
+    """MERGE `rows` (new keys only) into `table` in one commit; returns that commit (None: nothing to write).
+
+    The commit's `added_records` is what this MERGE really added: a replayed batch finds its rows
+    already there and adds 0, so nothing is counted twice. (Whether an empty MERGE commits at all
+    is Iceberg's business; no commit counts as 0 too.)
+    """
+    if not touched:
+        return None
+    token = uuid.uuid4().hex
     spark = batch.lines.sparkSession
-    curated = lake_append.append_new_rows(spark, batch.curated, batch.config.curated_uri,
-                                          f"{batch.staging_uri}/curated", "record_id", CURATED_PARTITIONS,
-                                          CURATED_SCHEMA, touched=batch.curated_touched)
-    quarantine = lake_append.append_new_rows(spark, batch.quarantine, batch.config.quarantine_uri,
-                                             f"{batch.staging_uri}/quarantine", "quarantine_id",
-                                             QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA,
-                                             touched=batch.quarantine_touched)
-    batch.written.update(lake_curated=curated.rows, lake_quarantined=quarantine.rows)
+    iceberg.merge_new_rows(spark, table, rows, touched=[iceberg.partition_values(table, p) for p in touched],
+                           summary={**batch_summary(batch), SUMMARY_COMMIT: token})
+    found = iceberg.commits_with(spark, table, {SUMMARY_COMMIT: token})
+    return found[-1] if found else None
+
+
+def save_lake(batch: StreamBatch) -> None:
+    """MERGE the batch's new curated and quarantined rows into the lake's Iceberg tables: one commit each.
+
+    A table the batch has no rows for is not touched at all (no Spark job, no commit). A Redshift
+    target that loads the commit's files finds it by the batch's summary (`RedshiftSink`).
+    """
+    sales, quarantine = iceberg.open_tables(batch.lines.sparkSession, batch.config.lake_uri,
+                                            batch.config.lake_database)
+    curated = merge_into_lake(batch, sales, batch.curated, batch.curated_touched)
+    quarantined = merge_into_lake(batch, quarantine, batch.quarantine, batch.quarantine_touched)
+    batch.written.update(lake_curated=curated.added_records if curated else 0,
+                         lake_quarantined=quarantined.added_records if quarantined else 0)
 
 
 def save_dead_letters(batch: StreamBatch) -> None:
@@ -105,11 +137,13 @@ def save_dead_letters(batch: StreamBatch) -> None:
         for reason, ids in sorted(by_reason.items())
     ]
     written = 0
-    for frame, reason in zip(frames, sorted(by_reason), strict=True):
-        written += lake_append.append_new_rows(
-            batch.lines.sparkSession, frame, batch.config.quarantine_uri, f"{batch.staging_uri}/dead-letters",
-            "quarantine_id", QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA,
-            touched=(partition_path({"reason": reason}, QUARANTINE_PARTITIONS),)).rows
+    if frames:  # all reasons in one commit
+        _, quarantine = iceberg.open_tables(batch.lines.sparkSession, batch.config.lake_uri,
+                                            batch.config.lake_database)
+        rows = reduce(DataFrame.unionByName, frames).select(*QUARANTINE_SCHEMA.fieldNames())
+        touched = [iceberg.partition_path({"reason": reason}, QUARANTINE_PARTITIONS) for reason in sorted(by_reason)]
+        commit = merge_into_lake(batch, quarantine, rows, touched)
+        written = commit.added_records if commit else 0
     batch.written.update(dead_lettered=len(batch.rejected))
     examples = [f"{r.table} {r.key}: {r.message}" for r in batch.rejected[:5]]
     log.error("batch %d: %d items refused by the stores, kept in the quarantine (%d new rows): %s",
@@ -170,8 +204,10 @@ class RedshiftSink:
     """MERGEs each batch's curated lines into Redshift `sales` by record_id (ecomflow.stores.redshift).
 
     What the target reads is its own business (`RedshiftTarget.upsert_batch`): PostgreSQL stages the
-    batch's rows, the Data API COPYs the touched lake partitions. A target that `reads_lake` must
-    run after the lake sink (`app.stream_job.default_sinks` places it so).
+    batch's rows, the Data API COPYs the files the batch's lake commits added. A target that
+    `reads_lake` must run after the lake sink (`app.stream_job.default_sinks` places it so); it gets
+    every commit of this batch id (`batch_summary`), a replay's earlier attempt included, so rows an
+    attempt committed to the lake before it crashed still reach Redshift.
     """
 
     def __init__(self, target: RedshiftTarget) -> None:
@@ -182,6 +218,11 @@ class RedshiftSink:
         if not self._migrated:
             self.target.migrate()
             self._migrated = True
-        result = self.target.upsert_batch(batch.lines.sparkSession, batch.curated, batch.config.curated_uri,
-                                          batch.curated_touched)
+        if not batch.curated_touched:
+            batch.written.update(redshift_merged=0)
+            return
+        spark = batch.lines.sparkSession
+        sales, _ = iceberg.open_tables(spark, batch.config.lake_uri, batch.config.lake_database)
+        commits = iceberg.commits_with(spark, sales, batch_summary(batch)) if self.target.reads_lake else []
+        result = self.target.upsert_batch(spark, sales, batch.curated, commits)
         batch.written.update(redshift_merged=result.merged_rows or 0)

@@ -26,7 +26,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,7 +34,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from ecomflow import contract, runtime
-from ecomflow.errors import PublishError
+from ecomflow.errors import ConfigError, PublishError
 from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA, QUARANTINE_PARTITIONS, QUARANTINE_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,7 @@ TABLE_PROPERTIES: Mapping[str, str] = {
 MERGE_ATTEMPTS = 12
 _RETRYABLE = ("ValidationException", "CommitFailedException", "Found conflicting files")
 BRANCH_PREFIX = "audit_"
+SUMMARY_PREFIX = "ecomflow."  # our keys in a snapshot summary (`history` shows them)
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -230,12 +231,74 @@ def _retryable(exc: BaseException) -> bool:
     return any(marker in text for marker in _RETRYABLE)
 
 
+class _JavaCallable:
+    """A Python function as a `java.util.concurrent.Callable`, for py4j to call back.
+
+    An exception of the function is kept here and raised again in Python by the caller: what comes
+    back through the JVM is only py4j's wrapper of it.
+    """
+
+    def __init__(self, fn: Callable[[], object]) -> None:
+        self.fn = fn
+        self.error: BaseException | None = None
+
+    def call(self) -> None:
+        try:
+            self.fn()
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return None
+
+    class Java:
+        implements = ("java.util.concurrent.Callable",)
+
+
+def with_commit_properties(spark: SparkSession, summary: Mapping[str, str] | None, fn: Callable[[], object]) -> None:
+    """Run `fn` with `summary` as extra snapshot-summary properties of the Iceberg commits it makes.
+
+    SQL (MERGE) takes no snapshot properties: Iceberg's Spark writes read them from a thread-local
+    that `org.apache.iceberg.spark.CommitMetadata.withCommitProperties` sets around a Callable. The
+    Callable is this Python function, called back by py4j: PySpark's pinned-thread ClientServer
+    runs the callback on the Python thread that made the call, and the SQL it submits on the JVM
+    thread that is waiting for it, so the commit sees the thread-local.
+    """
+    if not summary:
+        fn()
+        return
+    from py4j.clientserver import ClientServer
+    from pyspark.java_gateway import ensure_callback_server_started
+
+    gateway = spark.sparkContext._gateway
+    if not isinstance(gateway, ClientServer):
+        # Py4J's JavaGateway could run the callback's SQL on another JVM thread: the commit would
+        # silently lack the summary, and whoever finds a commit by it would find none.
+        raise ConfigError("snapshot summaries need PySpark's pinned threads (PYSPARK_PIN_THREAD=true, the default)")
+    ensure_callback_server_started(gateway)  # as PySpark's foreachBatch does
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    properties = jvm.java.util.HashMap()
+    for key, value in summary.items():
+        properties.put(str(key), str(value))
+    callable_ = _JavaCallable(fn)
+    try:
+        jvm.org.apache.iceberg.spark.CommitMetadata.withCommitProperties(
+            properties, callable_, jvm.java.lang.Class.forName("java.lang.Exception"))
+    except Exception:
+        if callable_.error is not None:
+            raise callable_.error from None
+        raise
+
+
 def merge_new_rows(spark: SparkSession, table: LakeTable, rows: DataFrame, branch: str | None = None,
                    touched: Sequence[Mapping[str, object]] | None = None,
-                   attempts: int = MERGE_ATTEMPTS, backoff_s: float = 0.2) -> list[Mapping[str, object]]:
+                   attempts: int = MERGE_ATTEMPTS, backoff_s: float = 0.2,
+                   summary: Mapping[str, str] | None = None) -> list[Mapping[str, object]]:
     """Add the rows of `rows` whose key the table lacks, in one commit; retried when a concurrent commit conflicts.
 
     `rows` must hold one row per key. Returns the partitions `rows` touches (none: nothing is done).
+    `summary` (e.g. `{"ecomflow.batch-id": "7"}`) goes into the commit's snapshot summary
+    (`with_commit_properties`); a replay that adds nothing still commits, and says so there too.
 
     Raises:
         PublishError: the commit still conflicted after `attempts` tries.
@@ -249,7 +312,7 @@ def merge_new_rows(spark: SparkSession, table: LakeTable, rows: DataFrame, branc
     try:
         for attempt in range(1, attempts + 1):
             try:
-                spark.sql(sql)
+                with_commit_properties(spark, summary, lambda: spark.sql(sql))
                 break
             except Exception as exc:
                 if not _retryable(exc) or attempt == attempts:
@@ -406,6 +469,8 @@ def history(spark: SparkSession, table: LakeTable, limit: int = 50) -> list[dict
         "added_records": int((row["summary"] or {}).get("added-records", 0)),
         "deleted_records": int((row["summary"] or {}).get("deleted-records", 0)),
         "total_records": int((row["summary"] or {}).get("total-records", 0)),
+        # Our own keys (`merge_new_rows(summary=...)`): the run or micro-batch that made the commit.
+        "ids": {k: v for k, v in (row["summary"] or {}).items() if k.startswith(SUMMARY_PREFIX)},
     } for row in rows]
 
 
@@ -440,3 +505,88 @@ def read_table(spark: SparkSession, table: LakeTable, branch: str | None = None,
         frame = frame.where(partition_filter(None, table.partitions, touched))
     return frame
 
+
+
+# --- what one commit did --------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Commit:
+    """One snapshot of a table as its summary tells it: id, rows and data files it added."""
+
+    snapshot_id: int
+    added_records: int
+    added_data_files: int
+    summary: Mapping[str, str]
+
+
+def commits_with(spark: SparkSession, table: LakeTable, summary: Mapping[str, str]) -> list[Commit]:
+    """The table's snapshots whose summary holds every `key: value` of `summary`, oldest first.
+
+    How a writer finds its own commit after a MERGE (by a token it put into the summary, see
+    `merge_new_rows(summary=...)`): the table's current snapshot may already be another writer's.
+    """
+    condition = " AND ".join(f"summary[{_literal(key)}] = {_literal(str(value))}" for key, value in summary.items())
+    rows = spark.sql(f"SELECT snapshot_id, summary FROM {table.ident}.snapshots "
+                     f"WHERE {condition or 'true'} ORDER BY committed_at").collect()
+    return [Commit(int(row["snapshot_id"]), int((row["summary"] or {}).get("added-records", 0)),
+                   int((row["summary"] or {}).get("added-data-files", 0)), dict(row["summary"] or {}))
+            for row in rows]
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A data file of a table: where it is and its size (what a Redshift COPY manifest names)."""
+
+    path: str
+    size_bytes: int
+    records: int
+
+
+def added_data_files(spark: SparkSession, table: LakeTable, snapshot_id: int) -> list[DataFile]:
+    """The data files snapshot `snapshot_id` added, read from that snapshot's own manifests only.
+
+    Through Iceberg's Java API (`Snapshot.addedDataFiles`): its cost follows the commit, not the
+    table. (The `entries` metadata table reads every manifest of the current snapshot, and
+    `VERSION AS OF` on metadata tables fails in Iceberg 1.10 here.)
+    """
+    jvm = spark.sparkContext._jvm
+    assert jvm is not None
+    name = f"{table.catalog}.{table.database}.{table.name}"
+    java_table = jvm.org.apache.iceberg.spark.Spark3Util.loadIcebergTable(spark._jsparkSession, name)
+    snapshot = java_table.snapshot(int(snapshot_id))
+    if snapshot is None:
+        raise PublishError(f"{table.short} has no snapshot {snapshot_id} (expired?)")
+    found = []
+    iterator = snapshot.addedDataFiles(java_table.io()).iterator()
+    while iterator.hasNext():
+        file = iterator.next()
+        found.append(DataFile(str(file.location()), int(file.fileSizeInBytes()), int(file.recordCount())))
+    return sorted(found, key=lambda f: f.path)
+
+
+def committed_files(spark: SparkSession, table: LakeTable,
+                    touched: Sequence[Mapping[str, object]] | None = None) -> list[DataFile]:
+    """The data files of `main`'s committed snapshot (of the `touched` partitions), with their sizes.
+
+    What a COPY manifest lists. A data file is all of its rows only while no delete file applies
+    to it: our MERGEs never delete, so a delete file here is someone else's and is refused rather
+    than loaded past.
+
+    Raises:
+        PublishError: a touched partition has delete files.
+    """
+    wanted = None if touched is None else {partition_path(values, table.partitions) for values in touched}
+    rows = spark.sql(f"SELECT content, file_path, file_size_in_bytes, record_count, partition "
+                     f"FROM {table.ident}.files").collect()
+    found, deletes = [], 0
+    for row in rows:
+        if wanted is not None and partition_path(row["partition"].asDict(), table.partitions) not in wanted:
+            continue
+        if int(row["content"]) != 0:
+            deletes += 1
+            continue
+        found.append(DataFile(str(row["file_path"]), int(row["file_size_in_bytes"]), int(row["record_count"])))
+    if deletes:
+        raise PublishError(f"{table.short}: {deletes} delete files in the partitions to load; their data files "
+                           "are not all rows: compact them first (`ecomflow maintain`)")
+    return sorted(found, key=lambda f: f.path)

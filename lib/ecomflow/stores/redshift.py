@@ -3,13 +3,19 @@
 One interface, `RedshiftTarget`, two implementations chosen by `--redshift_mode`:
 
 - `DataApiTarget` (AWS, here): one Redshift Data API transaction creates a temporary staging table,
-  COPYs the touched curated partitions from S3 parquet into it, MERGEs and drops it.
+  COPYs committed data files of the lake's Iceberg table into it through a COPY manifest (only the
+  files Iceberg names, never a folder listing, which also holds unpublished and failed writes),
+  MERGEs and drops it.
 - `PostgresTarget` (local, PostgreSQL 15 as Redshift): Spark writes the rows over JDBC into a
   staging table, psycopg runs the MERGE and drops the staging table. A stand-in, so it lives in
   `ecomflow.local.postgres_target` and is found by name (`plugins.REDSHIFT_TARGETS`, `postgres`).
 
-The streaming sink calls `upsert_batch` on either; `reads_lake` says whether that reads the lake's
-partitions (the Data API COPYs them, so its sink must follow the lake sink) or only the batch's rows.
+The batch job calls `upsert_partitions(spark, table, partitions)` after publishing; the streaming
+sink calls `upsert_batch(spark, table, curated, commits)` with the lake commits of its micro-batch.
+`reads_lake` says whether that reads the lake (the Data API COPYs the files those commits added, so
+its sink must follow the lake sink) or only the batch's rows. Either way the MERGE only touches rows
+that are new or changed (`unchanged_delete_sql` drops the others from the staging table first), so a
+micro-batch costs Redshift what the batch holds, not what its month holds.
 
 The DDL lives in versioned files `sql/redshift/V<NNN>__<name>.sql`; `migrate()` applies the ones
 not yet recorded in `schema_migrations`, each in one transaction together with its record. The
@@ -26,9 +32,11 @@ only checks that the warehouse is at the code's version (`DataApiTarget(applies_
 from __future__ import annotations
 
 import abc
+import json
 import logging
 import re
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -43,14 +51,17 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from ecomflow.config import RedshiftSettings
+    from ecomflow.stores.iceberg import Commit, DataFile, LakeTable
 
 log = logging.getLogger(__name__)
 
 FACT_TABLE = contract.CURATED_TABLE
 KEY_COLUMN = "record_id"
 MIGRATIONS_TABLE = "schema_migrations"
-# The fact table's columns, in the order of the columns inside the curated parquet files.
+# The fact table's columns: the curated columns but the partition columns, in the table's order.
 SALES_COLUMNS: tuple[str, ...] = tuple(c for c in CURATED_COLUMNS if c not in CURATED_PARTITIONS)
+# Lineage: which load brought a line. Not a change of the line: a line seen again is not rewritten.
+LINEAGE_COLUMNS: tuple[str, ...] = ("source", "ingested_at")
 DATA_API_MAX_STATEMENTS = 40  # BatchExecuteStatement takes at most 40 SQL statements
 _MIGRATION_FILE = re.compile(r"^V(\d+)__(\w+)\.sql$")
 _DIALECT_ONLY = {"redshift": re.compile(r"/\*redshift:(.*?)\*/", re.DOTALL),
@@ -154,7 +165,9 @@ def merge_sql(staging_table: str, target: str = FACT_TABLE, key: str = KEY_COLUM
               columns: Sequence[str] = SALES_COLUMNS) -> str:
     """The upsert, valid on Redshift and PostgreSQL 15: update matched keys, insert the others.
 
-    Redshift's MERGE allows no alias on the target and unqualified columns in UPDATE SET.
+    Redshift's MERGE allows no alias on the target, unqualified columns in UPDATE SET, and no
+    condition on `WHEN MATCHED`: so the rows that would not change are deleted from the staging
+    table first (`unchanged_delete_sql`), and what is left to match is only what changed.
     """
     updates = ",\n    ".join(f"{c} = s.{c}" for c in columns if c != key)
     return (
@@ -163,6 +176,21 @@ def merge_sql(staging_table: str, target: str = FACT_TABLE, key: str = KEY_COLUM
         f"WHEN NOT MATCHED THEN INSERT ({', '.join(columns)})\n"
         f"VALUES ({', '.join(f's.{c}' for c in columns)})"
     )
+
+
+def unchanged_delete_sql(staging_table: str, target: str = FACT_TABLE, key: str = KEY_COLUMN,
+                         columns: Sequence[str] = SALES_COLUMNS) -> str:
+    """Delete from the staging table the rows `target` already holds with the same values.
+
+    Run before `merge_sql`, so the MERGE writes only new and changed rows: a replay, or a batch
+    partition loaded again, rewrites nothing. Lineage columns are not compared (`LINEAGE_COLUMNS`).
+    Null-safe equality spelt out: Redshift has no `IS NOT DISTINCT FROM`.
+    """
+    same = "\n  AND ".join(
+        f"({target}.{c} = {staging_table}.{c} OR ({target}.{c} IS NULL AND {staging_table}.{c} IS NULL))"
+        for c in columns if c != key and c not in LINEAGE_COLUMNS)
+    return (f"DELETE FROM {staging_table}\nUSING {target}\n"
+            f"WHERE {target}.{key} = {staging_table}.{key}\n  AND {same}")
 
 
 def migration_record_sql(migration: Migration, applied_at: datetime) -> str:
@@ -187,10 +215,11 @@ def s3_copy_uri(uri: str) -> str:
 
 @dataclass(frozen=True)
 class UpsertResult:
-    """What one upsert did: the partitions read and the rows the MERGE touched (None if unknown)."""
+    """What one upsert did: partitions read, rows the MERGE wrote (new or changed; None: unknown), files COPYd."""
 
     partitions: tuple[str, ...]
     merged_rows: int | None
+    files: int | None = None
 
 
 class RedshiftTarget(abc.ABC):
@@ -213,20 +242,21 @@ class RedshiftTarget(abc.ABC):
         """Run one SELECT and return its rows."""
 
     @abc.abstractmethod
-    def upsert_partitions(self, spark: SparkSession, curated_uri: str,
+    def upsert_partitions(self, spark: SparkSession, table: LakeTable,
                           partitions: Sequence[str]) -> UpsertResult:
-        """MERGE every row of the published curated `partitions` into `sales` by `record_id`."""
+        """MERGE the committed rows of `table`'s `partitions` (`year=2011/month=1`) into `sales` by `record_id`."""
 
     @abc.abstractmethod
-    def upsert_batch(self, spark: SparkSession, curated: DataFrame, curated_uri: str,
-                     partitions: Sequence[str]) -> UpsertResult:
+    def upsert_batch(self, spark: SparkSession, table: LakeTable, curated: DataFrame,
+                     commits: Sequence[Commit]) -> UpsertResult:
         """MERGE one micro-batch's curated rows into `sales` by `record_id`.
 
         Args:
             spark: the session.
+            table: the lake's curated table.
             curated: the batch's curated rows (a target that `reads_lake` may leave them unread).
-            curated_uri: the lake's curated table.
-            partitions: the curated partitions the batch touched.
+            commits: the lake commits of this micro-batch (a replay's earlier attempts included),
+                whose added files a target that `reads_lake` loads; empty for one that does not.
         """
 
     # Whether this connection brings the schema up to date (the admin's; the local stand-in's
@@ -274,13 +304,14 @@ class DataApiTarget(RedshiftTarget):
     """Amazon Redshift through the Data API: COPY the curated parquet from S3 into a temp table, MERGE."""
 
     dialect = "redshift"
-    reads_lake = True  # upsert_batch COPYs the touched partitions from the lake
+    reads_lake = True  # upsert_batch COPYs the files the batch's lake commits added
     STAGE = f"{FACT_TABLE}_stage"
 
     def __init__(self, client: Any, database: str, iam_role: str, workgroup: str | None = None,
                  cluster_id: str | None = None, secret_arn: str | None = None, db_user: str | None = None,
                  poll_seconds: float = 1.0, timeout: float = 1800.0, sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], datetime] | None = None, applies_migrations: bool = False) -> None:
+                 clock: Callable[[], datetime] | None = None, applies_migrations: bool = False,
+                 s3: Any = None, manifest_prefix: str | None = None) -> None:
         super().__init__(clock)
         if bool(workgroup) == bool(cluster_id):
             raise ConfigError("the Redshift Data API needs exactly one of a workgroup or a cluster id")
@@ -299,6 +330,16 @@ class DataApiTarget(RedshiftTarget):
         self.poll_seconds = poll_seconds
         self.timeout = timeout
         self._sleep = sleep
+        self._s3 = s3
+        self.manifest_prefix = manifest_prefix
+
+    @property
+    def s3(self) -> Any:
+        """The S3 client that writes the COPY manifests (made on first use)."""
+        if self._s3 is None:
+            from ecomflow import aws
+            self._s3 = aws.client("s3")
+        return self._s3
 
     def _target(self) -> dict[str, str]:
         """The connection parameters every Data API call carries."""
@@ -353,36 +394,95 @@ class DataApiTarget(RedshiftTarget):
             if not token:
                 return rows
 
-    def copy_sql(self, uri: str) -> str:
-        """COPY one curated partition folder (parquet) into the staging table."""
-        return (f"COPY {self.STAGE} FROM {quote_literal(s3_copy_uri(uri).rstrip('/') + '/')} "
-                f"IAM_ROLE {quote_literal(self.iam_role)} FORMAT AS PARQUET")
+    def manifest_uri(self, table: LakeTable) -> str:
+        """Where a load's COPY manifest goes: `<lake>/_runs/redshift-manifests/` (deleted after the load)."""
+        if self.manifest_prefix:
+            return f"{self.manifest_prefix.rstrip('/')}/{uuid.uuid4().hex}.manifest"
+        location = table.location.rstrip("/")
+        suffix = "/" + contract.CURATED_ZONE
+        lake = location[:-len(suffix)] if location.endswith(suffix) else location
+        return f"{contract.zone_uri(lake, contract.RUNS_ZONE)}/redshift-manifests/{uuid.uuid4().hex}.manifest"
 
-    def upsert_statements(self, curated_uri: str, partitions: Sequence[str]) -> list[str]:
-        """The statements of one upsert transaction: temp staging table, COPYs, MERGE, drop."""
+    def copy_sql(self, manifest_uri: str) -> str:
+        """COPY the parquet data files a manifest names into the staging table."""
+        return (f"COPY {self.STAGE} FROM {quote_literal(s3_copy_uri(manifest_uri))} "
+                f"IAM_ROLE {quote_literal(self.iam_role)} FORMAT AS PARQUET MANIFEST")
+
+    def stage_sql(self) -> str:
+        """The temporary staging table: `sales`' columns, then the partition columns.
+
+        COPY from parquet fills columns by position and needs as many as the file has: Iceberg's
+        data files hold `year` and `month` too (hive folders did not), at the end (CURATED_SCHEMA).
+        """
+        partitions = ", ".join(f"CAST(NULL AS INTEGER) AS {c}" for c in CURATED_PARTITIONS)
+        return (f"CREATE TEMP TABLE {self.STAGE} AS SELECT {', '.join(SALES_COLUMNS)}, {partitions} "
+                f"FROM {FACT_TABLE} WHERE 1 = 0")
+
+    def upsert_statements(self, manifest_uri: str) -> list[str]:
+        """The statements of one upsert transaction: staging table, COPY, drop unchanged rows, MERGE, drop."""
         return [
-            f"CREATE TEMP TABLE {self.STAGE} (LIKE {FACT_TABLE})",
-            *[self.copy_sql(f"{curated_uri}/{p}") for p in partitions],
+            self.stage_sql(),
+            self.copy_sql(manifest_uri),
+            unchanged_delete_sql(self.STAGE),
             merge_sql(self.STAGE),
             f"DROP TABLE {self.STAGE}",
         ]
 
-    def upsert_partitions(self, spark: SparkSession | None, curated_uri: str,
-                          partitions: Sequence[str]) -> UpsertResult:
-        per_batch = DATA_API_MAX_STATEMENTS - 3
-        merged = 0
-        for start in range(0, len(partitions), per_batch):
-            chunk = partitions[start:start + per_batch]
-            counts = self.execute(self.upsert_statements(curated_uri, chunk),
-                                  name=f"ecomflow-upsert-{FACT_TABLE}")
-            merged += counts[-2] or 0
-        log.info("Redshift: merged %d rows of %d partitions into %s", merged, len(partitions), FACT_TABLE)
-        return UpsertResult(tuple(partitions), merged)
+    def upsert_files(self, table: LakeTable, files: Sequence[DataFile]) -> int:
+        """COPY `files` (committed data files of `table`) through one manifest and MERGE; returns rows merged."""
+        if not files:
+            return 0
+        manifest = self.manifest_uri(table)
+        bucket, key = split_s3_uri(manifest)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=copy_manifest(files).encode("utf-8"),
+                           ContentType="application/json")
+        try:
+            counts = self.execute(self.upsert_statements(manifest), name=f"ecomflow-upsert-{FACT_TABLE}")
+        finally:
+            self.s3.delete_object(Bucket=bucket, Key=key)
+        return (counts[3] or 0) if len(counts) > 3 else 0  # the MERGE's row count
 
-    def upsert_batch(self, spark: SparkSession | None, curated: DataFrame | None, curated_uri: str,
-                     partitions: Sequence[str]) -> UpsertResult:
-        """COPY the batch's touched partitions from the lake (the lake sink ran first) and MERGE them."""
-        return self.upsert_partitions(spark, curated_uri, partitions)
+    def upsert_partitions(self, spark: SparkSession, table: LakeTable,
+                          partitions: Sequence[str]) -> UpsertResult:
+        """COPY the committed data files of `partitions` (main's snapshot) and MERGE what is new or changed."""
+        from ecomflow.stores import iceberg
+
+        touched = [iceberg.partition_values(table, p) for p in partitions]
+        files = iceberg.committed_files(spark, table, touched) if touched else []
+        merged = self.upsert_files(table, files)
+        log.info("Redshift: merged %d rows of %d partitions (%d files) into %s", merged, len(partitions),
+                 len(files), FACT_TABLE)
+        return UpsertResult(tuple(partitions), merged, files=len(files))
+
+    def upsert_batch(self, spark: SparkSession, table: LakeTable, curated: DataFrame | None,
+                     commits: Sequence[Commit]) -> UpsertResult:
+        """COPY only the data files the batch's lake commits added (the lake sink ran first) and MERGE them.
+
+        A replay whose own MERGE added nothing still loads the files its earlier attempt committed:
+        `commits` holds every commit of the batch, and loading a file again changes nothing.
+        """
+        from ecomflow.stores import iceberg
+
+        files = sorted({f for commit in commits if commit.added_data_files
+                        for f in iceberg.added_data_files(spark, table, commit.snapshot_id)},
+                       key=lambda f: f.path)
+        merged = self.upsert_files(table, files)
+        log.info("Redshift: merged %d rows of %d files (%d commits) into %s", merged, len(files), len(commits),
+                 FACT_TABLE)
+        return UpsertResult((), merged, files=len(files))
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """`s3://bucket/some/key` -> ("bucket", "some/key")."""
+    bucket, _, key = s3_copy_uri(uri)[len("s3://"):].partition("/")
+    return bucket, key
+
+
+def copy_manifest(files: Sequence[DataFile]) -> str:
+    """A COPY manifest of `files`: each mandatory, with the `content_length` COPY needs for parquet."""
+    return json.dumps({"entries": [
+        {"url": s3_copy_uri(f.path), "mandatory": True, "meta": {"content_length": f.size_bytes}} for f in files
+    ]}, indent=1)
 
 
 def _field_value(field: dict[str, Any]) -> Any:

@@ -56,10 +56,10 @@ def test_the_kinesis_endpoint_is_the_sdks_for_the_jobs_region(config, monkeypatc
     assert captured["kinesis.endpointUrl"] == "https://kinesis.cn-north-1.amazonaws.com.cn"
 
 
-class DataApiLikeTarget:  # COPYs the lake's touched partitions: must follow the lake
+class DataApiLikeTarget:  # COPYs the files the lake's commits added: must follow the lake
     reads_lake = True
 
-    def upsert_batch(self, spark, curated, curated_uri, partitions): ...
+    def upsert_batch(self, spark, table, curated, commits): ...
 
 
 class PostgresLikeTarget(DataApiLikeTarget):  # MERGEs the batch's own rows: needs nothing of the lake

@@ -12,7 +12,7 @@ from ecomflow.config import RedshiftSettings
 from ecomflow.errors import EnvironmentMissingError
 from ecomflow.local import postgres_target
 from ecomflow.local.postgres_target import PostgresTarget
-from ecomflow.stores import redshift
+from ecomflow.stores import iceberg, redshift
 
 DSN = "postgresql://ecomflow:secret@127.0.0.1:5439/ecomflow"  # never connected to here
 
@@ -55,7 +55,8 @@ def test_postgres_stages_the_batchs_own_rows_and_never_reads_the_lake():
     target.upsert_frame = upsert_frame
     target.upsert_partitions = upsert_partitions
     rows = object()  # the batch's curated DataFrame, passed through untouched
-    result = target.upsert_batch(None, rows, "file:///lake/curated/sales", ("year=2010/month=12",))
+    table, _ = iceberg.lake_tables("lake", "ecomflow", "file:///lake")
+    result = target.upsert_batch(None, table, rows, [])
     assert staged == [rows]
-    assert result == redshift.UpsertResult(("year=2010/month=12",), 3)
+    assert result == redshift.UpsertResult((), 3)
     assert target.reads_lake is False and PostgresTarget.reads_lake is False

@@ -1,4 +1,8 @@
-"""process_batch on tiny DataFrames: batch-identical cleaning, idempotent lake appends."""
+"""process_batch on tiny DataFrames: batch-identical cleaning, idempotent lake commits.
+
+The tests that write the lake (marked `integration`) need its Iceberg catalog on the local stack's
+PostgreSQL (`lake` fixture).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from ecomflow.api.ingest import RawRecord
 from ecomflow.config import CleaningRules, StreamConfig
 from ecomflow.contract import RAW_FIELDS
 from ecomflow.pipelines import stream, stream_batch, stream_sinks
-from ecomflow.spark.schemas import CURATED_SCHEMA, QUARANTINE_SCHEMA
 from ecomflow.spark.transforms import classify_lines, parse_raw_lines, to_curated
+from ecomflow.stores import iceberg
 
 LINES = [
     "536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,12/1/2010 8:26,2.55,17850,United Kingdom",
@@ -36,15 +40,21 @@ def config(tmp_path: Path) -> StreamConfig:
     return StreamConfig(stream_name="records", lake_uri=f"file://{tmp_path}/lake", checkpoint_uri=str(tmp_path / "cp"))
 
 
-def read(spark, config: StreamConfig, zone: str):
-    schema, uri = (CURATED_SCHEMA, config.curated_uri) if zone == "curated" else (QUARANTINE_SCHEMA,
-                                                                                     config.quarantine_uri)
-    return spark.read.schema(schema).option("basePath", uri).parquet(uri)
+@pytest.fixture
+def lake(spark, config, local_stack):
+    """The config's lake with its Iceberg catalog on the local stack: (curated, quarantine) tables."""
+    return iceberg.open_tables(spark, config.lake_uri, config.lake_database)
 
 
-def lake_files(config: StreamConfig) -> list[str]:
-    root = Path(config.lake_uri.removeprefix("file://"))
-    return sorted(str(p.relative_to(root)) for p in root.rglob("*.parquet") if "_runs" not in p.parts)
+def read(spark, lake, zone: str):
+    """The committed rows of the lake's curated or quarantine table."""
+    curated, quarantine = lake
+    return iceberg.read_table(spark, curated if zone == "curated" else quarantine)
+
+
+def snapshots(spark, table) -> list[tuple[int, dict]]:
+    return [(r["snapshot_id"], dict(r["summary"])) for r in
+            spark.sql(f"SELECT snapshot_id, summary FROM {table.ident}.snapshots ORDER BY committed_at").collect()]
 
 
 def test_streamed_lines_get_the_batch_jobs_record_ids(spark, config):
@@ -67,13 +77,14 @@ HOSTILE_RECORDS = [b"not json at all", b'{"InvoiceNo":"536365","StockCode":"8512
                    b'{"InvoiceNo":"536365"} and more', b"\xff\xfe\x00", b"", b'{"Quantity": {"n": 1}}']
 
 
-def test_records_that_are_not_json_are_each_quarantined_with_their_own_text(spark, config):
+@pytest.mark.integration
+def test_records_that_are_not_json_are_each_quarantined_with_their_own_text(spark, config, lake):
     # What any producer may write to the stream, beside a good record: nothing collapses or vanishes.
     batch = spark.createDataFrame([(r,) for r in [*HOSTILE_RECORDS, record_bytes(LINES[0])]], "data binary")
     result = stream.process_batch(batch, 0, config, sinks=[stream_sinks.save_lake])
 
     assert (result.lines, result.curated, result.quarantined, result.duplicates_dropped) == (8, 1, 7, 0)
-    quarantined = read(spark, config, "quarantine").collect()
+    quarantined = read(spark, lake, "quarantine").collect()
     assert sorted(r["raw_line"] for r in quarantined) == sorted(
         r.decode("utf-8", errors="replace") for r in HOSTILE_RECORDS)
     assert {r["reason"] for r in quarantined} == {"missing_invoice_no"}
@@ -90,28 +101,37 @@ def test_the_local_poller_and_the_glue_source_read_records_alike(spark, config):
         stream.to_raw_lines(glue).select(columns).collect(), key=str)
 
 
-def test_process_batch_writes_curated_and_quarantine(spark, config):
-    result = stream.process_batch(records(spark, LINES + LINES[:1]), 0, config, sinks=[stream_sinks.save_lake])
+@pytest.mark.integration
+def test_process_batch_commits_curated_and_quarantine_once_each_with_the_batch_id(spark, config, lake):
+    result = stream.process_batch(records(spark, LINES + LINES[:1]), 5, config, sinks=[stream_sinks.save_lake])
     assert (result.lines, result.curated, result.quarantined, result.duplicates_dropped) == (5, 3, 1, 1)
-    assert read(spark, config, "curated").count() == 3
-    assert [r["reason"] for r in read(spark, config, "quarantine").collect()] == ["zero_quantity"]
-    assert all(f.split("/")[-1].startswith("stream-") for f in lake_files(config))
+    assert result.written == {"lake_curated": 3, "lake_quarantined": 1}
+    assert read(spark, lake, "curated").count() == 3
+    assert [r["reason"] for r in read(spark, lake, "quarantine").collect()] == ["zero_quantity"]
+    for table in lake:
+        ((_, summary),) = snapshots(spark, table)  # one commit per table
+        assert summary["ecomflow.batch-id"] == "5" and summary["ecomflow.job"] == config.job_name
+        assert summary["ecomflow.checkpoint"] == config.checkpoint_uri
+        assert summary["ecomflow.commit-id"]
 
 
-def test_replaying_a_batch_changes_nothing(spark, config):
+@pytest.mark.integration
+def test_replaying_a_batch_changes_nothing(spark, config, lake):
     stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake])
-    before = (lake_files(config), sorted(read(spark, config, "curated").select("record_id", "ingested_at").collect()))
+    before = sorted(read(spark, lake, "curated").select("record_id", "ingested_at").collect())
+    files = [iceberg.data_files(spark, table) for table in lake]
     result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake])
-    after = (lake_files(config), sorted(read(spark, config, "curated").select("record_id", "ingested_at").collect()))
-    assert after == before
-    assert result.written == {"lake_curated": 0, "lake_quarantined": 0}
+    assert sorted(read(spark, lake, "curated").select("record_id", "ingested_at").collect()) == before
+    assert [iceberg.data_files(spark, table) for table in lake] == files
+    assert result.written == {"lake_curated": 0, "lake_quarantined": 0}  # not counted twice
 
 
-def test_a_replay_with_more_records_adds_only_the_new_ones(spark, config):
+@pytest.mark.integration
+def test_a_replay_with_more_records_adds_only_the_new_ones(spark, config, lake):
     stream.process_batch(records(spark, LINES[:2]), 0, config, sinks=[stream_sinks.save_lake])
     result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake])
     assert result.written == {"lake_curated": 1, "lake_quarantined": 1}
-    curated = read(spark, config, "curated")
+    curated = read(spark, lake, "curated")
     assert curated.count() == curated.select("record_id").distinct().count() == 3
 
 
@@ -179,7 +199,8 @@ def test_a_batch_is_counted_per_partition_it_touches(spark, config):
     assert counts.quarantine_touched == ("reason=zero_quantity",)
 
 
-def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, config):
+@pytest.mark.integration
+def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, config, lake):
     from ecomflow.stores.dynamodb import Rejected
 
     def refusing_store(batch: stream_batch.StreamBatch) -> None:
@@ -189,8 +210,39 @@ def test_a_line_a_store_refuses_is_dead_lettered_and_the_batch_commits(spark, co
     result = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, refusing_store])
 
     assert result.written["dead_lettered"] == 1 and result.curated == 3
-    dead = read(spark, config, "quarantine").where("reason = 'rejected_by_dynamodb'").collect()
+    dead = read(spark, lake, "quarantine").where("reason = 'rejected_by_dynamodb'").collect()
     assert len(dead) == 1 and '"invoice_no":"536365"' in dead[0]["raw_line"]  # the whole line is kept
     again = stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, refusing_store])
     assert again.written["dead_lettered"] == 1
-    assert read(spark, config, "quarantine").where("reason = 'rejected_by_dynamodb'").count() == 1  # idempotent
+    assert read(spark, lake, "quarantine").where("reason = 'rejected_by_dynamodb'").count() == 1  # idempotent
+
+
+@pytest.mark.integration
+def test_a_replay_after_a_crash_before_redshift_still_hands_it_the_files_the_first_attempt_committed(
+        spark, config, lake):
+    from ecomflow.stores.redshift import UpsertResult
+
+    class FilesTarget:  # a Data API-like target: loads what the batch's lake commits added
+        reads_lake = True
+        loaded: list[list[str]] = []
+
+        def migrate(self):
+            return []
+
+        def upsert_batch(self, spark, table, curated, commits):
+            files = [f.path for c in commits if c.added_data_files
+                     for f in iceberg.added_data_files(spark, table, c.snapshot_id)]
+            self.loaded.append(files)
+            return UpsertResult((), len(files))
+
+    def crash(batch: stream_batch.StreamBatch) -> None:
+        raise RuntimeError("killed after the lake")
+
+    with pytest.raises(RuntimeError, match="killed"):
+        stream.process_batch(records(spark, LINES), 0, config, sinks=[stream_sinks.save_lake, crash])
+    target = FilesTarget()
+    replay = stream.process_batch(records(spark, LINES), 0, config,
+                                  sinks=[stream_sinks.save_lake, stream_sinks.RedshiftSink(target)])
+    assert replay.written["lake_curated"] == 0  # the first attempt's commit holds the rows...
+    (files,) = target.loaded
+    assert files and sorted(files) == iceberg.data_files(spark, lake[0])  # ...and Redshift still gets its files

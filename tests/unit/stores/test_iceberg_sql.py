@@ -50,3 +50,17 @@ def test_audit_branch_names_are_plain_identifiers_and_others_are_refused():
     assert iceberg.audit_branch("20111209T120000Z-1a2b3c4d") == "audit_20111209T120000Z_1a2b3c4d"
     with pytest.raises(ValueError):
         tables()[0].at("main; DROP TABLE x")
+
+
+def test_a_summary_without_pinned_threads_is_refused_not_silently_lost():
+    from types import SimpleNamespace
+
+    from ecomflow.errors import ConfigError
+
+    ran = []
+    spark = SimpleNamespace(sparkContext=SimpleNamespace(_gateway=object()))  # py4j's JavaGateway, not a ClientServer
+    with pytest.raises(ConfigError, match="PYSPARK_PIN_THREAD"):
+        iceberg.with_commit_properties(spark, {"ecomflow.batch-id": "1"}, lambda: ran.append(1))
+    assert ran == []
+    iceberg.with_commit_properties(spark, None, lambda: ran.append(2))  # no summary: just runs
+    assert ran == [2]

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import UTC, datetime
 
 import boto3
 import pytest
-from botocore.stub import Stubber
+from botocore.stub import ANY, Stubber
 
 from ecomflow.app import batch_job
 from ecomflow.config import BatchConfig, RedshiftSettings, parse_batch_config
 from ecomflow.errors import ConfigError, PublishError
-from ecomflow.stores import redshift
+from ecomflow.stores import iceberg, redshift
 
 ROLE = "arn:aws:iam::123456789012:role/ecomflow-redshift-copy"
 NOW = datetime(2024, 5, 1, 12, 30, tzinfo=UTC)
@@ -80,87 +81,143 @@ def test_merge_updates_matched_keys_and_inserts_the_others():
     )
 
 
-def test_upsert_sends_copy_and_merge_in_one_data_api_transaction(data_api):
+SALES, _ = iceberg.lake_tables("lake", "ecomflow", "s3a://lake-bucket/lake")
+FILES = [iceberg.DataFile("s3a://lake-bucket/lake/curated/sales/data/year=2011/month=1/00000-a.parquet", 2048, 3),
+         iceberg.DataFile("s3a://lake-bucket/lake/curated/sales/data/year=2011/month=10/00000-b.parquet", 1024, 2)]
+STAGE_SQL = ("CREATE TEMP TABLE sales_stage AS SELECT " + ", ".join(redshift.SALES_COLUMNS)
+             + ", CAST(NULL AS INTEGER) AS year, CAST(NULL AS INTEGER) AS month FROM sales WHERE 1 = 0")
+
+
+@pytest.fixture
+def s3():
+    """An S3 client whose PutObject/DeleteObject are stubbed; `bodies` collects each manifest uploaded."""
+    client = boto3.client("s3", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    bodies: list[dict] = []
+    client.meta.events.register("provide-client-params.s3.PutObject",
+                                lambda params, **_: bodies.append(dict(params)))
+    with Stubber(client) as stub:
+        yield client, stub, bodies
+        stub.assert_no_pending_responses()
+
+
+def expect_manifest(stub):
+    """A manifest under `<lake>/_runs/redshift-manifests/` is uploaded, then deleted after the load."""
+    stub.add_response("put_object", {}, {"Bucket": "lake-bucket", "Key": ANY, "Body": ANY,
+                                         "ContentType": "application/json"})
+    stub.add_response("delete_object", {}, {"Bucket": "lake-bucket", "Key": ANY})
+
+
+def upsert_sqls(manifest_key=ANY):
+    return [STAGE_SQL,
+            ANY if manifest_key is ANY else
+            f"COPY sales_stage FROM 's3://lake-bucket/{manifest_key}' IAM_ROLE '{ROLE}' FORMAT AS PARQUET MANIFEST",
+            redshift.unchanged_delete_sql("sales_stage"), redshift.merge_sql("sales_stage"), "DROP TABLE sales_stage"]
+
+
+def finished(statement_id, merged):
+    return {"Id": statement_id, "Status": "FINISHED", "SubStatements": [
+        {"Id": f"{statement_id}:1"}, {"Id": f"{statement_id}:2", "ResultRows": 5},
+        {"Id": f"{statement_id}:3", "ResultRows": 5 - merged}, {"Id": f"{statement_id}:4", "ResultRows": merged},
+        {"Id": f"{statement_id}:5"}]}
+
+
+def test_a_batch_upsert_copies_a_manifest_of_the_committed_files_and_merges_only_new_or_changed(
+        data_api, s3, monkeypatch):
     client, stub = data_api
+    s3_client, s3_stub, bodies = s3
+    asked = []
+    monkeypatch.setattr(iceberg, "committed_files", lambda spark, table, touched: asked.append(touched) or FILES)
+    expect_manifest(s3_stub)
+    sent = []
+    client.meta.events.register("provide-client-params.redshift-data.BatchExecuteStatement",
+                                lambda params, **_: sent.append(params["Sqls"]))
     stub.add_response("batch_execute_statement", {"Id": "stmt-1"}, {
-        "WorkgroupName": "ecomflow-wg",
-        "Database": "analytics",
-        "StatementName": "ecomflow-upsert-sales",
-        "Sqls": [
-            "CREATE TEMP TABLE sales_stage (LIKE sales)",
-            f"COPY sales_stage FROM 's3://lake-bucket/lake/curated/sales/year=2011/month=1/' "
-            f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET",
-            f"COPY sales_stage FROM 's3://lake-bucket/lake/curated/sales/year=2011/month=10/' "
-            f"IAM_ROLE '{ROLE}' FORMAT AS PARQUET",
-            redshift.merge_sql("sales_stage"),
-            "DROP TABLE sales_stage",
-        ],
-    })
+        "WorkgroupName": "ecomflow-wg", "Database": "analytics", "StatementName": "ecomflow-upsert-sales",
+        "Sqls": upsert_sqls()})
     stub.add_response("describe_statement", {"Id": "stmt-1", "Status": "STARTED"}, {"Id": "stmt-1"})
-    stub.add_response("describe_statement", {"Id": "stmt-1", "Status": "FINISHED", "SubStatements": [
-        {"Id": "stmt-1:1"}, {"Id": "stmt-1:2", "ResultRows": 3}, {"Id": "stmt-1:3", "ResultRows": 2},
-        {"Id": "stmt-1:4", "ResultRows": 5}, {"Id": "stmt-1:5"}]}, {"Id": "stmt-1"})
-    result = target(client).upsert_partitions(None, "s3a://lake-bucket/lake/curated/sales",
-                                              ["year=2011/month=1", "year=2011/month=10"])
-    assert result.merged_rows == 5
+    stub.add_response("describe_statement", finished("stmt-1", merged=2), {"Id": "stmt-1"})
+    result = target(client, s3=s3_client).upsert_partitions(None, SALES, ["year=2011/month=1", "year=2011/month=10"])
+
+    assert result == redshift.UpsertResult(("year=2011/month=1", "year=2011/month=10"), 2, files=2)
+    assert asked == [[{"year": 2011, "month": 1}, {"year": 2011, "month": 10}]]
+    (upload,) = bodies
+    assert upload["Key"].startswith("lake/_runs/redshift-manifests/") and upload["Key"].endswith(".manifest")
+    assert json.loads(upload["Body"]) == {"entries": [
+        {"url": "s3://lake-bucket/lake/curated/sales/data/year=2011/month=1/00000-a.parquet", "mandatory": True,
+         "meta": {"content_length": 2048}},
+        {"url": "s3://lake-bucket/lake/curated/sales/data/year=2011/month=10/00000-b.parquet", "mandatory": True,
+         "meta": {"content_length": 1024}}]}
+    assert sent[0][1] == (f"COPY sales_stage FROM 's3://lake-bucket/{upload['Key']}' IAM_ROLE '{ROLE}' "
+                          "FORMAT AS PARQUET MANIFEST")
 
 
-def test_provisioned_cluster_with_secret(data_api):
+def test_the_merge_skips_rows_redshift_already_holds_unchanged():
+    sql = redshift.unchanged_delete_sql("stage", columns=("record_id", "quantity", "description", "source"))
+    assert sql == ("DELETE FROM stage\nUSING sales\nWHERE sales.record_id = stage.record_id\n"
+                   "  AND (sales.quantity = stage.quantity OR (sales.quantity IS NULL AND stage.quantity IS NULL))\n"
+                   "  AND (sales.description = stage.description "
+                   "OR (sales.description IS NULL AND stage.description IS NULL))")  # lineage not compared
+
+
+def test_provisioned_cluster_with_secret(data_api, s3, monkeypatch):
     client, stub = data_api
+    s3_client, s3_stub, _ = s3
+    monkeypatch.setattr(iceberg, "committed_files", lambda spark, table, touched: FILES[:1])
+    expect_manifest(s3_stub)
     secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:rs"
     stub.add_response("batch_execute_statement", {"Id": "s"}, {
         "ClusterIdentifier": "ecomflow-cluster", "Database": "analytics", "SecretArn": secret,
-        "StatementName": "ecomflow-upsert-sales",
-        "Sqls": ["CREATE TEMP TABLE sales_stage (LIKE sales)",
-                 f"COPY sales_stage FROM 's3://b/curated/sales/year=2010/month=12/' IAM_ROLE '{ROLE}' "
-                 "FORMAT AS PARQUET",
-                 redshift.merge_sql("sales_stage"), "DROP TABLE sales_stage"]})
+        "StatementName": "ecomflow-upsert-sales", "Sqls": upsert_sqls()})
     stub.add_response("describe_statement", {"Id": "s", "Status": "FINISHED"}, {"Id": "s"})
-    target(client, workgroup=None, cluster_id="ecomflow-cluster", secret_arn=secret).upsert_partitions(
-        None, "s3://b/curated/sales", ["year=2010/month=12"])
+    target(client, workgroup=None, cluster_id="ecomflow-cluster", secret_arn=secret, s3=s3_client).upsert_partitions(
+        None, SALES, ["year=2010/month=12"])
 
 
-def test_a_failed_statement_raises_publish_error_with_redshift_text(data_api):
+def test_a_failed_statement_raises_publish_error_with_redshift_text_and_the_manifest_goes(data_api, s3, monkeypatch):
     client, stub = data_api
+    s3_client, s3_stub, _ = s3
+    monkeypatch.setattr(iceberg, "committed_files", lambda spark, table, touched: FILES)
+    expect_manifest(s3_stub)
     stub.add_response("batch_execute_statement", {"Id": "s"})
     stub.add_response("describe_statement", {"Id": "s", "Status": "FAILED",
                                              "Error": "ERROR: S3ServiceException: Access Denied"})
     with pytest.raises(PublishError, match="Access Denied"):
-        target(client).upsert_partitions(None, "s3://b/curated/sales", ["year=2011/month=1"])
+        target(client, s3=s3_client).upsert_partitions(None, SALES, ["year=2011/month=1"])
 
 
-def test_more_partitions_than_a_batch_takes_are_split_into_transactions(data_api):
+def test_nothing_committed_nothing_sent(data_api, s3, monkeypatch):
+    client, _ = data_api
+    s3_client, _, _ = s3
+    monkeypatch.setattr(iceberg, "committed_files", lambda spark, table, touched: [])
+    assert target(client, s3=s3_client).upsert_partitions(None, SALES, ["year=2011/month=1"]).merged_rows == 0
+    assert target(client, s3=s3_client).upsert_batch(None, SALES, None, []).merged_rows == 0
+
+
+def test_a_stream_batch_copies_only_the_files_its_commits_added(data_api, s3, monkeypatch):
     client, stub = data_api
-    partitions = [f"year={2000 + i // 12}/month={i % 12 + 1}" for i in range(40)]
-    sizes = []
-    client.meta.events.register("provide-client-params.redshift-data.BatchExecuteStatement",
-                                lambda params, **_: sizes.append(len(params["Sqls"])))
-    for statement in ("a", "b"):
-        stub.add_response("batch_execute_statement", {"Id": statement})
-        stub.add_response("describe_statement", {"Id": statement, "Status": "FINISHED"})
-    target(client).upsert_partitions(None, "s3://b/curated/sales", partitions)
-    assert sizes == [40, 6]  # 37 COPYs + create, MERGE, drop; then the remaining 3
-
-
-def test_the_data_api_reads_the_lake_so_a_stream_batch_copies_its_touched_partitions(data_api):
-    client, stub = data_api
+    s3_client, s3_stub, bodies = s3
+    commits = [iceberg.Commit(11, 3, 1, {}), iceberg.Commit(12, 0, 0, {}), iceberg.Commit(13, 2, 1, {})]
+    added = {11: FILES[:1], 13: FILES[1:]}
+    asked = []
+    monkeypatch.setattr(iceberg, "added_data_files",
+                        lambda spark, table, snapshot_id: asked.append(snapshot_id) or added[snapshot_id])
+    monkeypatch.setattr(iceberg, "committed_files", lambda *a: pytest.fail("the month's files were listed"))
+    expect_manifest(s3_stub)
     stub.add_response("batch_execute_statement", {"Id": "s"}, {
         "WorkgroupName": "ecomflow-wg", "Database": "analytics", "StatementName": "ecomflow-upsert-sales",
-        "Sqls": ["CREATE TEMP TABLE sales_stage (LIKE sales)",
-                 f"COPY sales_stage FROM 's3://b/curated/sales/year=2010/month=12/' IAM_ROLE '{ROLE}' "
-                 "FORMAT AS PARQUET",
-                 redshift.merge_sql("sales_stage"), "DROP TABLE sales_stage"]})
-    stub.add_response("describe_statement", {"Id": "s", "Status": "FINISHED", "SubStatements": [
-        {"Id": "s:1"}, {"Id": "s:2", "ResultRows": 4}, {"Id": "s:3", "ResultRows": 4}, {"Id": "s:4"}]})
+        "Sqls": upsert_sqls()})
+    stub.add_response("describe_statement", finished("s", merged=4))
 
     class Untouchable:  # the batch's rows: the Data API path must not read them
         def __getattr__(self, name):
             raise AssertionError(f"the batch's rows were read ({name})")
 
-    rs = target(client)
-    result = rs.upsert_batch(None, Untouchable(), "s3a://b/curated/sales", ("year=2010/month=12",))
+    rs = target(client, s3=s3_client)
+    result = rs.upsert_batch(None, SALES, Untouchable(), commits)
     assert rs.reads_lake is True and redshift.DataApiTarget.reads_lake is True
-    assert result == redshift.UpsertResult(("year=2010/month=12",), 4)
+    assert result == redshift.UpsertResult((), 4, files=2)
+    assert asked == [11, 13]  # a commit that added no file is not even opened
+    assert [e["url"] for e in json.loads(bodies[0]["Body"])["entries"]] == [redshift.s3_copy_uri(f.path) for f in FILES]
 
 
 def test_migrate_applies_only_versions_not_recorded(data_api):
