@@ -1,10 +1,10 @@
-"""What the batch job's lake write costs on Iceberg: the lib's partition-scoped MERGE against today's stage + swap.
+"""What the batch job's lake write costs on Iceberg: the lib's partition-scoped MERGE, a re-run, publishing.
 
 Loads the input's curated lines once (cached), then times, in one local session on the running local
-stack's PostgreSQL catalog:
-- `parquet`: `lake.stage_merge` + `publish_partitions` into a fresh folder, then again (a re-run);
-- `iceberg`: `iceberg.merge_new_rows` into a fresh table, then again (a re-run: every key matched),
-  then onto an audit branch and `publish_branch`.
+stack's PostgreSQL catalog, `iceberg.merge_new_rows` into a fresh table, then again (a re-run: every
+key matched), then onto an audit branch and `publish_branch`. (Until issue 15's second step it also
+timed the plain-parquet stage + swap of `stores/lake.py`, since deleted; docs/benchmarks.md keeps
+those figures.)
 
     python -m bench.experiments.iceberg_merge --input FILE [--scratch DIR]
 
@@ -32,9 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     from ecomflow.local import iceberg as local_iceberg
     from ecomflow.local.spark import local_session
     from ecomflow.pipelines.batch import load_lines
-    from ecomflow.spark.schemas import CURATED_PARTITIONS, CURATED_SCHEMA
     from ecomflow.spark.transforms import to_curated
-    from ecomflow.stores import iceberg, lake
+    from ecomflow.stores import iceberg
 
     shutil.rmtree(args.scratch, ignore_errors=True)
     args.scratch.mkdir(parents=True)
@@ -51,16 +50,6 @@ def main(argv: list[str] | None = None) -> int:
         action()
         out[name] = round(time.perf_counter() - start, 2)
         print(f"{name:<32} {out[name]:7.2f} s", file=sys.stderr, flush=True)
-
-    parquet = (args.scratch / "parquet").as_uri()
-
-    def parquet_run(tag: str) -> None:
-        staged = lake.stage_merge(spark, curated, f"{parquet}/curated/sales", f"{parquet}/_runs/{tag}",
-                                  "record_id", CURATED_PARTITIONS, CURATED_SCHEMA)
-        lake.publish_partitions(spark, staged, f"{parquet}/_runs/{tag}-replaced")
-
-    timed("parquet_first_run_s", lambda: parquet_run("a"))
-    timed("parquet_rerun_s", lambda: parquet_run("b"))
 
     table, _ = iceberg.lake_tables(name, "ecomflow", lake_uri)
     iceberg.ensure_table(spark, table)

@@ -28,7 +28,8 @@ pytestmark = pytest.mark.integration
 def line(n: int) -> str:
     """A distinct sale of November or December 2011 (odd: November, even: December)."""
     month = 11 if n % 2 else 12
-    return f"{570000 + n},{20000 + n % 97},ITEM {n},{1 + n % 5},{month}/{1 + n % 28}/2011 10:{n % 60:02d},1.25,1{n % 9000:04d},France"
+    when = f"{month}/{1 + n % 28}/2011 10:{n % 60:02d}"
+    return f"{570000 + n},{20000 + n % 97},ITEM {n},{1 + n % 5},{when},1.25,1{n % 9000:04d},France"
 
 
 BATCH_ONLY = [line(n) for n in range(0, 240)]

@@ -38,7 +38,7 @@ def _imports(source: str) -> list[tuple[str, str]]:
 def _exists(module: str, name: str) -> bool:
     if hasattr(importlib.import_module(module), name):
         return True
-    try:  # `from ecomflow.stores import lake`: a submodule
+    try:  # `from ecomflow.stores import iceberg`: a submodule
         importlib.import_module(f"{module}.{name}")
     except ModuleNotFoundError:
         return False

@@ -62,6 +62,11 @@ def load_lines(spark: SparkSession, config: BatchConfig, ingested_at: datetime) 
     )
 
 
+def run_summary(config: BatchConfig, run_id: str) -> dict[str, str]:
+    """The snapshot summary of a run's commits: which job and run made them (`ecomflow history`)."""
+    return {iceberg.SUMMARY_RUN: run_id, iceberg.SUMMARY_JOB: config.job_name}
+
+
 def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRun:
     """Stage both lake tables of a run on its audit branch, and count what it read, kept, quarantined and dropped.
 
@@ -74,17 +79,19 @@ def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRu
     report = RunReport(run_id=run_id, input=config.input_uri, lake=config.lake_uri)
     sales, quarantine_table = iceberg.open_tables(spark, config.lake_uri, config.lake_database)
     branch = iceberg.audit_branch(run_id)
+    summary = run_summary(config, run_id)
     lines = load_lines(spark, config, datetime.now(UTC))
     counts = Observation("run_report")
     to_curated(lines.observe(counts, *run_metrics())).write.mode("overwrite").parquet(f"{run_uri}/new/curated")
     fill_report(report, counts.get)
     curated = iceberg.stage(spark, sales, spark.read.schema(CURATED_SCHEMA).parquet(f"{run_uri}/new/curated"),
-                            branch)
+                            branch, summary)
     quarantine = iceberg.StagedTable(quarantine_table, branch, ())
     if report.rows_quarantined:
         to_quarantine(lines).write.mode("overwrite").parquet(f"{run_uri}/new/quarantine")
         quarantine = iceberg.stage(spark, quarantine_table,
-                                   spark.read.schema(QUARANTINE_SCHEMA).parquet(f"{run_uri}/new/quarantine"), branch)
+                                   spark.read.schema(QUARANTINE_SCHEMA).parquet(f"{run_uri}/new/quarantine"), branch,
+                                   summary)
     report.partitions_written = list(curated.partitions)
     report.quarantine_partitions_written = list(quarantine.partitions)
     report.audit_branch = branch
@@ -93,8 +100,9 @@ def stage_run(spark: SparkSession, config: BatchConfig, run_id: str) -> StagedRu
 
 def publish_run(spark: SparkSession, staged: StagedRun) -> None:
     """Publish both tables' audit branches into `main`; the report names the snapshots readers now see."""
+    summary = run_summary(staged.config, staged.report.run_id)
     for table in (staged.curated, staged.quarantine):
-        snapshot = iceberg.publish(spark, table)
+        snapshot = iceberg.publish(spark, table, summary)
         if snapshot is not None:
             staged.report.snapshots[table.table.name] = snapshot
     staged.report.published = True

@@ -69,7 +69,7 @@ class Concurrently:
 
 # Snapshot-summary keys of a micro-batch's lake commits (`ecomflow history` shows them): which job,
 # checkpoint and batch, and a token of the one MERGE, by which the sink finds its own commit afterwards.
-SUMMARY_JOB, SUMMARY_CHECKPOINT = "ecomflow.job", "ecomflow.checkpoint"
+SUMMARY_JOB, SUMMARY_CHECKPOINT = iceberg.SUMMARY_JOB, "ecomflow.checkpoint"
 SUMMARY_BATCH, SUMMARY_COMMIT = "ecomflow.batch-id", "ecomflow.commit-id"
 
 

@@ -56,6 +56,8 @@ MERGE_ATTEMPTS = 12
 _RETRYABLE = ("ValidationException", "CommitFailedException", "Found conflicting files")
 BRANCH_PREFIX = "audit_"
 SUMMARY_PREFIX = "ecomflow."  # our keys in a snapshot summary (`history` shows them)
+SUMMARY_RUN = "ecomflow.run-id"  # the batch run that made a commit
+SUMMARY_JOB = "ecomflow.job"  # the job (batch or stream) that made a commit
 _NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -364,7 +366,9 @@ def current_snapshot_id(spark: SparkSession, table: LakeTable, branch: str | Non
     return int(rows[0][0]) if rows else None
 
 
-def publish_branch(spark: SparkSession, table: LakeTable, branch: str) -> str:
+def publish_branch(spark: SparkSession, table: LakeTable, branch: str,
+                   touched: Sequence[Mapping[str, object]] | None = None,
+                   summary: Mapping[str, str] | None = None) -> str:
     """Make `main` hold what the audited `branch` holds; returns "fast-forward" or "merged".
 
     When no other commit reached `main` since the branch was made, `main` is fast-forwarded to the
@@ -378,30 +382,34 @@ def publish_branch(spark: SparkSession, table: LakeTable, branch: str) -> str:
         if "fast-forward" not in str(exc).lower() and "ancestor" not in str(exc).lower():
             raise
     log.info("%s: main moved on since %s was made; merging the audited rows instead", table.short, branch)
-    merge_new_rows(spark, table, spark.table(table.at(branch)))
+    merge_new_rows(spark, table, read_table(spark, table, branch, touched), touched=touched, summary=summary)
     return "merged"
 
 
-def stage(spark: SparkSession, table: LakeTable, rows: DataFrame, branch: str) -> StagedTable:
+def stage(spark: SparkSession, table: LakeTable, rows: DataFrame, branch: str,
+          summary: Mapping[str, str] | None = None) -> StagedTable:
     """Write-audit-publish, the write: the rows `table` lacks, merged into `branch` (made from `main` here).
 
     Nothing reaches `main` (readers) until `publish_branch`. No rows: no branch, nothing staged.
+    `summary` goes into the commit's snapshot summary (the run id: `ecomflow history` shows it).
     """
     touched = touched_partitions(rows, table.partitions)
     if not touched:
         return StagedTable(table, branch, ())
     create_branch(spark, table, branch)
-    merge_new_rows(spark, table, rows, branch=branch, touched=touched)
+    merge_new_rows(spark, table, rows, branch=branch, touched=touched, summary=summary)
     return StagedTable(table, branch, partition_paths(table, touched), current_snapshot_id(spark, table, branch))
 
 
-def publish(spark: SparkSession, staged: StagedTable) -> int | None:
+def publish(spark: SparkSession, staged: StagedTable, summary: Mapping[str, str] | None = None) -> int | None:
     """Write-audit-publish, the publish: `main` gets the audited branch (`publish_branch`), the branch goes.
 
-    Returns `main`'s snapshot id afterwards (None: the table has none, nothing was staged).
+    A fast-forward publishes the branch's own commit (with the summary `stage` gave it); a merge,
+    when `main` moved on, commits anew with `summary`. Returns `main`'s snapshot id afterwards
+    (None: the table has none, nothing was staged).
     """
     if staged.partitions:
-        how = publish_branch(spark, staged.table, staged.branch)
+        how = publish_branch(spark, staged.table, staged.branch, staged.touched, summary)
         log.info("%s: published %s (%s)", staged.table.short, staged.branch, how)
     drop_branch(spark, staged.table, staged.branch)
     return current_snapshot_id(spark, staged.table)
