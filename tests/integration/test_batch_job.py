@@ -141,3 +141,15 @@ def test_missing_input_is_a_clear_error(local_stack, spark, tmp_path):
 
     with pytest.raises(InputError, match="cannot read input"):
         batch(spark, tmp_path / "absent.csv", tmp_path / "lake")
+
+
+def test_the_report_names_the_snapshot_it_published_and_history_names_the_run(spark, local_stack, hostile_run):
+    from ecomflow.stores import iceberg
+
+    _, lake, first = hostile_run
+    sales, quarantine = iceberg.open_tables(spark, lake.as_uri())
+    assert set(first.snapshots) == {"sales", "sales_quarantine"} and first.audit_branch
+    for table in (sales, quarantine):
+        [entry] = [h for h in iceberg.history(spark, table) if h["snapshot_id"] == first.snapshots[table.name]]
+        assert entry["ids"][iceberg.SUMMARY_RUN] == first.run_id
+    assert iceberg.branches(spark, sales) == []  # published: the audit branch is gone
