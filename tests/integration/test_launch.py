@@ -16,6 +16,7 @@ import sysconfig
 import uuid
 from pathlib import Path
 
+import psycopg
 import pyspark
 import pytest
 
@@ -51,6 +52,21 @@ CURATED_LINES, QUARANTINED_LINES = 5, 4
 @pytest.fixture(scope="module")
 def launcher(tmp_path_factory) -> Launcher:
     return Launcher(tmp_path_factory.mktemp("launch"))
+
+
+@pytest.fixture
+def catalog(local_stack):
+    """A catalog of the test's own: a fresh PostgreSQL database for the launched job's JDBC catalog `lake`.
+
+    Like one Glue Data Catalog, one catalog `lake` has one `ecomflow.sales`, wherever a job's
+    `--lake` points: two tests sharing a database would write into each other's table.
+    """
+    database = f"launch_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(local_stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{database}"')
+    yield local_stack.postgres.with_database(database)
+    with psycopg.connect(local_stack.postgres.dsn, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
 
 
 class Launcher:
@@ -160,7 +176,7 @@ def read_table(lake: Path, postgres, name: str) -> list[dict]:  # noqa: ANN001 -
     return catalog.load_table(("ecomflow", name)).scan().to_arrow().to_pylist()
 
 
-def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(launcher, local_stack, tmp_path):
+def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(launcher, catalog, tmp_path):
     source = tmp_path / "hostile.csv"
     source.write_bytes(("\n".join([HEADER, *HOSTILE_CSV]) + "\n").encode("latin-1"))
     lake = tmp_path / "lake"
@@ -169,7 +185,7 @@ def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(l
     # Hostile on purpose (4 of 9 lines quarantined): the gate's quarantine limit is raised for it.
     done, events = launcher.submit("batch_etl.py", "--input", str(source), "--lake", str(lake),
                                    "--report", str(report), "--max_quarantine_share", "0.5", name="batch",
-                                   lake=lake, postgres=local_stack.postgres)
+                                   lake=lake, postgres=catalog)
 
     assert_ran_on_the_launchers_cluster(events)
     # The job logs its report (CloudWatch in Glue) and prints nothing of its own: spark-submit
@@ -181,14 +197,15 @@ def test_the_batch_job_runs_on_the_launchers_master_with_work_on_the_executors(l
     assert (counts["rows_read"], counts["rows_curated"], counts["rows_quarantined"], counts["duplicates_dropped"]) \
         == (len(HOSTILE_CSV), CURATED_LINES, QUARANTINED_LINES, 1)
     assert properties_of_the_lake(events)["spark.sql.catalog.lake.type"] == "jdbc"  # the launcher's catalog
-    curated = read_table(lake, local_stack.postgres, "sales")
+    curated = read_table(lake, catalog, "sales")
     assert len(curated) == len({r["record_id"] for r in curated}) == CURATED_LINES
-    quarantine = read_table(lake, local_stack.postgres, "sales_quarantine")
+    quarantine = read_table(lake, catalog, "sales_quarantine")
     assert sorted(r["reason"] for r in quarantine) == sorted(
         ["zero_quantity", "bad_invoice_date", "malformed_csv", "wrong_field_count"])
 
 
-def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamodb(launcher, local_stack, tmp_path):
+def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamodb(launcher, local_stack, catalog,
+                                                                                 tmp_path):
     tag = uuid.uuid4().hex[:8]
     stream_name, invoice_table, customer_table = f"launch-{tag}", f"Invoice-{tag}", f"Customer-{tag}"
     kinesis.ensure_stream(aws.client("kinesis"), stream_name, shards=2)
@@ -208,7 +225,7 @@ def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamod
         "stream_etl.py", "--stream_name", stream_name, "--lake", str(lake),
         "--checkpoint_location", str(tmp_path / "checkpoint"), "--invoice_table", invoice_table,
         "--customer_table", customer_table, "--window_size", "1", "--until_idle", "on", name="stream",
-        lake=lake, postgres=local_stack.postgres)
+        lake=lake, postgres=catalog)
 
     assert_ran_on_the_launchers_cluster(events)
     items = [dynamodb.from_attributes(i) for i in ddb.scan(TableName=invoice_table)["Items"]]
@@ -216,6 +233,6 @@ def test_the_stream_job_runs_on_the_launchers_master_and_executors_write_dynamod
         ("536365", "85123A", 2), ("536365", "85123A", 6), ("536370", "22728", 24), ("C536379", "D", -1)]
     summaries = ddb.scan(TableName=customer_table)["Items"]
     assert len(summaries) == 3  # (17850, 536365), (14527, C536379), (12583, 536370)
-    assert len(read_table(lake, local_stack.postgres, "sales")) == 4
-    quarantine = read_table(lake, local_stack.postgres, "sales_quarantine")
+    assert len(read_table(lake, catalog, "sales")) == 4
+    quarantine = read_table(lake, catalog, "sales_quarantine")
     assert sorted(r["raw_line"] for r in quarantine) == sorted(d.decode() for d in junk)

@@ -52,11 +52,12 @@ def glue_metadata(database: str, table: str) -> str:
     return aws.client("glue").get_table(DatabaseName=database, Name=table)["Table"]["Parameters"]["metadata_location"]
 
 
-def catalog_metadata(lake, table: str) -> str:  # noqa: ANN001 - a Path
-    """The metadata file of the table's current state in the lake's own (Iceberg JDBC) catalog."""
+def catalog_metadata(lake, database: str, table: str) -> str | None:  # noqa: ANN001 - a Path
+    """The metadata file of the table's current state in the lake's own (Iceberg JDBC) catalog,
+    where the run's `--catalog_database` names the namespace too (as on Glue, where they are one)."""
     from ecomflow.local import iceberg
 
-    return iceberg.metadata_locations(str(lake), "ecomflow", [table])[table]
+    return iceberg.metadata_locations(str(lake), database, [table])[table]
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +79,7 @@ def published(local_stack, spark, tmp_path_factory):
         run_batch(Runtime(spark=spark), config, after_publish=hooks)
         runs.append(SimpleNamespace(
             glue={name: glue_metadata(database, name) for name in ("sales", "sales_quarantine")},
-            iceberg={name: catalog_metadata(folder / "lake", name) for name in ("sales", "sales_quarantine")},
+            iceberg={name: catalog_metadata(folder / "lake", database, name) for name in ("sales", "sales_quarantine")},
             sales=pg_rows(dsn, "SELECT COUNT(*), SUM(revenue), COUNT(DISTINCT record_id) FROM sales")[0]))
     yield SimpleNamespace(database=database, dsn=dsn, runs=runs, lake=folder / "lake")
     with psycopg.connect(admin, autocommit=True) as conn:
@@ -87,7 +88,9 @@ def published(local_stack, spark, tmp_path_factory):
 
 def test_the_glue_tables_name_the_published_snapshot_after_each_run(published):
     first, second = published.runs
+    assert None not in first.iceberg.values()
     assert first.glue == first.iceberg and second.glue == second.iceberg
+    assert first.glue != second.glue  # the second run committed (its own snapshot) and Glue follows
 
 
 def test_catalog_tables_are_iceberg_tables_at_the_lake(published):

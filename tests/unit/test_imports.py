@@ -54,4 +54,4 @@ def test_every_imported_name_exists(path: str, source: str) -> None:
 def test_the_check_can_fail() -> None:
     assert _imports("from ecomflow.devtools.replay import read_rows") == [("ecomflow.devtools.replay", "read_rows")]
     assert not _exists("ecomflow.devtools.replay", "read_rows")
-    assert _exists("ecomflow.stores", "lake") and _exists("ecomflow.contract", "RAW_FIELDS")
+    assert _exists("ecomflow.stores", "iceberg") and _exists("ecomflow.contract", "RAW_FIELDS")
