@@ -153,3 +153,31 @@ def test_the_report_names_the_snapshot_it_published_and_history_names_the_run(sp
         [entry] = [h for h in iceberg.history(spark, table) if h["snapshot_id"] == first.snapshots[table.name]]
         assert entry["ids"][iceberg.SUMMARY_RUN] == first.run_id
     assert iceberg.branches(spark, sales) == []  # published: the audit branch is gone
+
+
+def test_a_deleted_lake_folder_is_forgotten_by_its_catalog(local_stack, spark, tmp_path, caplog):
+    """`rm -rf lake` leaves the lake's catalog rows in the stack's PostgreSQL, naming files that are gone:
+    the next process to open the lake (`register_catalog`) drops them, so its run starts an empty lake."""
+    import shutil
+
+    from ecomflow.local import iceberg as local_iceberg
+
+    lake = tmp_path / "lake"
+    batch(spark, write_hostile_file(tmp_path / "hostile.csv"), lake)
+    names = ["sales", "sales_quarantine"]
+    assert None not in local_iceberg.metadata_locations(str(lake), "ecomflow", names, local_stack.postgres).values()
+    shutil.rmtree(lake)
+
+    forgotten = local_iceberg.forget_deleted_tables(lake.as_uri(), local_stack.postgres)
+
+    assert forgotten == ["ecomflow.sales", "ecomflow.sales_quarantine"]
+    assert local_iceberg.metadata_locations(str(lake), "ecomflow", names, local_stack.postgres) == dict.fromkeys(names)
+    assert "was deleted under its catalog: forgetting ecomflow.sales, ecomflow.sales_quarantine" in caplog.text
+    assert local_iceberg.forget_deleted_tables(lake.as_uri(), local_stack.postgres) == []
+
+
+def test_a_lake_whose_files_are_there_is_never_forgotten(local_stack, spark, hostile_run):
+    from ecomflow.local import iceberg as local_iceberg
+
+    _, lake, _ = hostile_run
+    assert local_iceberg.forget_deleted_tables(lake.as_uri(), local_stack.postgres) == []

@@ -130,9 +130,48 @@ def register_catalog(spark: SparkSession, lake_uri: str, postgres: PostgresEndpo
     if "IcebergSparkSessionExtensions" not in (spark.conf.get("spark.sql.extensions", "") or ""):
         raise EnvironmentMissingError(f"this Spark session has no Iceberg: {BUILD_HINT}")
     postgres = postgres or running_postgres()
+    forget_deleted_tables(lake_uri, postgres)
     for key, value in catalog_settings(lake_uri, postgres).items():
         spark.conf.set(key, value)
     return catalog_name(lake_uri)
+
+
+def forget_deleted_tables(lake_uri: str, postgres: PostgresEndpoint) -> list[str]:
+    """Drop the catalog rows of a local lake's tables whose metadata file is gone; returns their names.
+
+    On a laptop the lake folder is what users see and delete (`rm -rf lake`); its catalog rows stay
+    in the stack's PostgreSQL and would name files that no longer exist, so the next run would fail
+    on its first read. The rows of a deleted folder hold nothing any more: they go, and the lake
+    starts empty, as the folder's owner meant. Only `file:` metadata is checked; any other table is
+    left alone.
+    """
+    import psycopg
+
+    name = catalog_name(lake_uri)
+    try:
+        with psycopg.connect(postgres.dsn, autocommit=True) as conn:
+            rows = conn.execute("SELECT table_namespace, table_name, metadata_location FROM iceberg_tables "
+                                "WHERE catalog_name = %s ORDER BY 1, 2", (name,)).fetchall()
+            gone = [(ns, table) for ns, table, location in rows
+                    if location and location.startswith("file:") and not _exists(location)]
+            for ns, table in gone:
+                conn.execute("DELETE FROM iceberg_tables WHERE catalog_name = %s AND table_namespace = %s "
+                             "AND table_name = %s", (name, ns, table))
+    except psycopg.errors.UndefinedTable:  # no lake has been written on this stack yet
+        return []
+    forgotten = [f"{ns}.{table}" for ns, table in gone]
+    if forgotten:
+        log.warning("the lake %s was deleted under its catalog: forgetting %s (the lake starts empty)",
+                    lake_uri, ", ".join(forgotten))
+    return forgotten
+
+
+def _exists(file_uri: str) -> bool:
+    """Whether the file of a `file:/x` or `file:///x` URI exists (spelt as written, or percent-decoded)."""
+    from urllib.parse import unquote
+
+    path = "/" + file_uri[len("file:"):].lstrip("/")
+    return Path(path).exists() or Path(unquote(path)).exists()
 
 
 def sql_catalog(lake_uri: str, postgres: PostgresEndpoint | None = None) -> Any:
